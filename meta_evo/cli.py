@@ -1,0 +1,78 @@
+"""``meta-evo``: the command line, a thin layer over :mod:`meta_evo.api`.
+
+Every user error (bad config, bad argument, existing run directory) is one line on stderr and
+exit code 2; nothing is created or overwritten.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2
+        sys.stderr.write(f"meta-evo: error: {message}\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _split(args: list[str]) -> tuple[str | None, list[str]]:
+    """First positional that is not ``key=value`` is the config path; the rest are overrides."""
+    config, overrides = None, []
+    for a in args:
+        if "=" in a:
+            overrides.append(a)
+        elif config is None:
+            config = a
+        else:
+            raise _UsageError(f"unexpected argument {a!r} (overrides look like key=value)")
+    return config, overrides
+
+
+class _UsageError(Exception):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="meta-evo", description="Meta-evolve base optimizers on Brax physics and "
+                "measure when they become learned optimizers.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run one meta-evolution (default: configs/quickstart.yaml)")
+    r.add_argument("args", nargs="*", metavar="[CONFIG] [key=value ...]")
+    r.add_argument("--out", help="run directory to create (must not exist)")
+    r.add_argument("--quiet", action="store_true", help="no progress line")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    from meta_evo.config import ConfigError, load_config
+    from meta_evo.runs import RunDirError
+
+    try:
+        config, overrides = _split(ns.args)
+        if ns.command == "run":
+            cfg = load_config(config, overrides, default="quickstart")
+            from meta_evo import api
+            from meta_evo.runs import default_out
+
+            api.enable_compilation_cache()
+            out = ns.out or default_out(cfg, "run")
+            res = api.run(cfg, out, progress=not ns.quiet)
+            s = res.summary
+            print(f"run finished: {res.out_dir}  generations {s['generations']}  "
+                  f"best {s['best_fitness']:.4f}  final mean fitness "
+                  f"{s['final']['fitness_mean']:.4f}  {s['env_steps']} env steps in "
+                  f"{s['wall_s']:.1f}s")
+            return 0
+    except (ConfigError, RunDirError, _UsageError) as e:
+        sys.stderr.write(f"meta-evo: error: {e}\n")
+        return EXIT_USAGE
+    return EXIT_USAGE  # pragma: no cover
+
+
+if __name__ == "__main__":
+    sys.exit(main())

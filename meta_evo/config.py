@@ -1,0 +1,324 @@
+"""Experiment configuration: frozen dataclasses, YAML loading, dotted overrides, validation.
+
+A config is a tree of frozen dataclasses. ``load_config(path, overrides)`` reads YAML, applies
+``section.key=value`` overrides, checks every key and value, and returns a :class:`Config`.
+Any problem raises :class:`ConfigError` whose message is one line naming the key and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.resources
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config key or value is wrong. ``str(err)`` is one line: ``key: reason``."""
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    family: str = "reacher_goal"  # registry name, see meta_evo.tasks.FAMILIES
+    backend: str = "spring"  # brax backend: spring | positional | generalized | mjx
+    episode_length: int = 50  # T, environment steps per rollout
+    diversity: int = 1  # distinct training tasks (1 = one fixed task; 0 = unlimited draws)
+    tasks_per_member: int = 2  # training tasks each meta-member is scored on per generation
+    eval_episodes: int = 1  # E, rollouts that score phi_K on a task
+    task_seed: int = 1234  # seeds the fixed pool of training tasks
+    task_weight: float = 1.0  # weight of the task term in the reward
+    ctrl_weight: float = 0.01  # weight of the control cost in the reward
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    kind: str = "pd"  # mlp | pd (reacher only) | direct (analytic family only)
+    hidden: tuple[int, ...] = (16,)  # MLP hidden sizes
+    kp: float = 1.0  # PD proportional gain
+    kd: float = 0.1  # PD derivative gain
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    kind: str = "es"  # amortized | es | learned_es
+    lifetime: int = 8  # K, updates per lifetime
+    candidates: int = 8  # P, candidates per update (even: antithetic)
+    init_noise: float = 0.1  # inner noise scale at meta-init (log of it lives in theta)
+    hidden: int = 8  # learned_es: hidden units of the update network
+
+
+@dataclass(frozen=True)
+class MetaConfig:
+    strategy: str = "Open_ES"  # an evosax distribution-based strategy
+    population: int = 16  # M, meta-population size
+    generations: int = 40  # meta-generations
+    sigma: float = 0.1  # meta-ES search scale
+    selection: str = "truncation"  # truncation (pressure = elite fraction) | boltzmann (beta)
+    pressure: float = 0.25  # elite fraction (truncation) or beta (boltzmann)
+    chunk: int = 10  # generations per jitted chunk (progress, logs, checkpoints between)
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    heldout_tasks: int = 6  # n, held-out tasks of the cross-task matrix
+    reference_samples: int = 64  # draws from the agent initializer for optimization power
+    alignment_samples: int = 16  # candidates of the ES gradient estimate for update alignment
+    alignment_noise: float = 0.05  # noise scale of that estimate
+    proxies: bool = True  # add the family's proxy objectives as extra matrix columns
+    seed: int = 99  # held-out task draw
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    intensities: tuple[float, ...] = (0.0, 0.4, 0.8, 1.2, 1.6)  # selection intensity levels
+    seeds: int = 3
+    diversities: tuple[int, ...] = (1, 0)  # task diversity levels (0 = unlimited)
+    control: bool = True  # also evolve the amortized learner at the same settings
+    measure_every: int = 0  # also measure at every N generations (0 = only at the end)
+    memory_budget_mb: int = 4096  # grid points run in chunks that fit this budget
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = 10  # generations between checkpoints (rounded up to a chunk boundary)
+    keep: int = 3  # checkpoints kept (the newest ones)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    tensorboard: bool = False
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    task: TaskConfig = field(default_factory=TaskConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    meta: MetaConfig = field(default_factory=MetaConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    def replace(self, **kw) -> Config:
+        return dataclasses.replace(self, **kw)
+
+
+BACKENDS = ("spring", "positional", "generalized", "mjx")
+STRATEGIES = ("Open_ES", "SimpleES", "SNES", "CMA_ES", "Sep_CMA_ES")
+SELECTIONS = ("truncation", "boltzmann")
+AGENTS = ("mlp", "pd", "direct")
+LEARNERS = ("amortized", "es", "learned_es")
+
+
+def to_dict(cfg) -> dict:
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            v = to_dict(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def _coerce(key: str, value: Any, typ: Any) -> Any:
+    """Check ``value`` against the annotation ``typ`` and return it in canonical form."""
+    origin = typing.get_origin(typ)
+    if origin is tuple:
+        (elem, _) = typing.get_args(typ)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        return tuple(_coerce(f"{key}[{i}]", v, elem) for i, v in enumerate(value))
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {typ}")  # pragma: no cover
+
+
+def _build(cls, data: Any, prefix: str):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for k in data:
+        if k not in names:
+            where = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            continue
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        typ = hints[f.name]
+        if dataclasses.is_dataclass(typ):
+            kwargs[f.name] = _build(typ, data[f.name], key)
+        else:
+            kwargs[f.name] = _coerce(key, data[f.name], typ)
+    return cls(**kwargs)
+
+
+def _parse_scalar(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Apply ``a.b=value`` overrides (value parsed as YAML) to a nested dict, in place."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"{item}: override must look like section.key=value")
+        path, text = item.split("=", 1)
+        parts = path.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"{path}: malformed key")
+        node = data
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{path}: {p} is not a section")
+            node = child
+        node[parts[-1]] = _parse_scalar(text)
+    return data
+
+
+def validate(cfg: Config) -> Config:
+    """Check values that types alone do not catch. Raises ConfigError naming the key."""
+    from meta_evo.tasks import FAMILIES  # late import: tasks import brax
+
+    t, a, lr, m, ms, sw = cfg.task, cfg.agent, cfg.learner, cfg.meta, cfg.measure, cfg.sweep
+
+    def need(cond: bool, key: str, why: str):
+        if not cond:
+            raise ConfigError(f"{key}: {why}")
+
+    def known(name, options):
+        return f"unknown {name} (known: {', '.join(options)})"
+
+    need(t.family in FAMILIES, "task.family", known(f"env {t.family!r}", FAMILIES))
+    need(t.backend in BACKENDS, "task.backend", known(f"backend {t.backend!r}", BACKENDS))
+    need(t.episode_length >= 1, "task.episode_length", f"must be >= 1, got {t.episode_length}")
+    need(t.diversity >= 0, "task.diversity", f"must be >= 0 (0 = unlimited), got {t.diversity}")
+    need(t.diversity <= 4096, "task.diversity", f"must be <= 4096, got {t.diversity}")
+    need(t.tasks_per_member >= 1, "task.tasks_per_member", "must be >= 1")
+    need(t.eval_episodes >= 1, "task.eval_episodes", "must be >= 1")
+    need(t.task_weight > 0, "task.task_weight", "must be > 0")
+    need(t.ctrl_weight >= 0, "task.ctrl_weight", "must be >= 0")
+    need(a.kind in AGENTS, "agent.kind", known(f"agent {a.kind!r}", AGENTS))
+    need(all(h >= 1 for h in a.hidden), "agent.hidden", "sizes must be >= 1")
+    analytic = t.family == "analytic"
+    need((a.kind == "direct") == analytic, "agent.kind",
+         "the analytic family takes agent.kind=direct, and only it does")
+    need(a.kind != "pd" or t.family == "reacher_goal", "agent.kind",
+         "the pd agent exists for reacher_goal only")
+    need(lr.kind in LEARNERS, "learner.kind", known(f"learner {lr.kind!r}", LEARNERS))
+    need(lr.lifetime >= 0, "learner.lifetime", f"must be >= 0, got {lr.lifetime}")
+    need(lr.lifetime >= 1 or lr.kind == "amortized", "learner.lifetime",
+         "must be >= 1 for a learner that updates")
+    need(lr.candidates >= 2, "learner.candidates", f"must be >= 2, got {lr.candidates}")
+    need(lr.candidates % 2 == 0, "learner.candidates",
+         f"must be even for antithetic sampling, got {lr.candidates}")
+    need(lr.init_noise > 0, "learner.init_noise", "must be > 0")
+    need(lr.hidden >= 1, "learner.hidden", "must be >= 1")
+    need(m.strategy in STRATEGIES, "meta.strategy", known(f"strategy {m.strategy!r}", STRATEGIES))
+    need(m.population >= 2, "meta.population", f"must be >= 2, got {m.population}")
+    need(m.population % 2 == 0, "meta.population",
+         f"must be even for antithetic sampling, got {m.population}")
+    need(m.generations >= 1, "meta.generations", f"must be >= 1, got {m.generations}")
+    need(m.sigma > 0, "meta.sigma", f"must be > 0, got {m.sigma}")
+    need(m.selection in SELECTIONS, "meta.selection",
+         known(f"selection {m.selection!r}", SELECTIONS))
+    if m.selection == "truncation":
+        need(0 < m.pressure <= 1, "meta.pressure",
+             f"elite fraction must be in (0, 1], got {m.pressure}")
+    else:
+        need(m.pressure >= 0, "meta.pressure", f"boltzmann beta must be >= 0, got {m.pressure}")
+    need(m.chunk >= 1, "meta.chunk", "must be >= 1")
+    need(ms.heldout_tasks >= 2, "measure.heldout_tasks", "must be >= 2")
+    need(ms.reference_samples >= 2, "measure.reference_samples", "must be >= 2")
+    need(ms.alignment_samples >= 2 and ms.alignment_samples % 2 == 0, "measure.alignment_samples",
+         "must be even and >= 2")
+    need(ms.alignment_noise > 0, "measure.alignment_noise", "must be > 0")
+    need(len(sw.intensities) >= 1, "sweep.intensities", "needs at least one level")
+    need(all(i >= 0 for i in sw.intensities), "sweep.intensities", "must be >= 0")
+    need(list(sw.intensities) == sorted(sw.intensities), "sweep.intensities", "must be ascending")
+    need(sw.seeds >= 1, "sweep.seeds", "must be >= 1")
+    need(len(sw.diversities) >= 1 and all(d >= 0 for d in sw.diversities), "sweep.diversities",
+         "needs at least one level, each >= 0")
+    need(sw.measure_every >= 0, "sweep.measure_every", "must be >= 0")
+    need(sw.memory_budget_mb >= 1, "sweep.memory_budget_mb", "must be >= 1")
+    need(cfg.checkpoint.every >= 1, "checkpoint.every", "must be >= 1")
+    need(cfg.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
+    need(cfg.seed >= 0, "seed", "must be >= 0")
+    return cfg
+
+
+def builtin_config_path(name: str) -> Path:
+    """Path of a config shipped inside the package (``quickstart``, ``sweep_default``)."""
+    ref = importlib.resources.files("meta_evo") / "configs" / f"{name}.yaml"
+    return Path(str(ref))
+
+
+def config_from_dict(data: dict) -> Config:
+    return validate(_build(Config, data, ""))
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                default: str = "quickstart") -> Config:
+    """Load a YAML config (or the built-in ``default``), apply overrides, validate.
+
+    Raises ConfigError (one line) on a missing file, bad YAML, unknown key or bad value.
+    """
+    p = Path(path) if path is not None else builtin_config_path(default)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        first = str(e).splitlines()[0] if str(e) else "invalid YAML"
+        raise ConfigError(f"{p}: invalid YAML ({first})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping")
+    apply_overrides(data, list(overrides))
+    return config_from_dict(data)
+
+
+def dump_config(cfg: Config) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+

@@ -1,0 +1,107 @@
+"""The learner (base optimizer) protocol and the lifetime loop.
+
+A learner has meta-parameters ``theta`` (a flat vector the meta-ES searches) and runs for a
+lifetime of K updates on one task:
+
+    lstate = init(theta)                                  # lstate.phi = phi_0
+    for k in range(K):
+        candidates = ask(theta, lstate, key_k)            # [P, D_phi]
+        returns    = evaluate(candidates, tau)            # [P]  (the feedback)
+        lstate     = tell(theta, lstate, candidates, returns, key_k, k)
+
+Every function is pure and vmappable over ``theta``. At meta-init (``init_theta``) the learning
+machinery does nothing, so any online optimization found later was selected for.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def centered_ranks(x: jax.Array) -> jax.Array:
+    """Centered ranks in [-0.5, 0.5] of ``x [P]``, higher is better; NaN ranks worst."""
+    safe = jnp.where(jnp.isnan(x), -jnp.inf, x)
+    ranks = jnp.argsort(jnp.argsort(safe)).astype(jnp.float32)
+    return ranks / (x.shape[-1] - 1) - 0.5
+
+
+def antithetic_noise(key: jax.Array, num: int, dim: int) -> jax.Array:
+    """``[num, dim]`` standard normal rows, the second half the negation of the first."""
+    half = jax.random.normal(key, (num // 2, dim))
+    return jnp.concatenate([half, -half])
+
+
+class Learner:
+    """Base class; subclasses fill in the pieces below."""
+
+    name: str = ""
+    num_candidates: int = 0  # P; 0 means the learner never evaluates during its lifetime
+
+    def __init__(self, agent, lifetime: int):
+        self.agent = agent
+        self.phi_size = agent.num_params
+        self.lifetime = int(lifetime)
+
+    theta_size: int = 0
+
+    def init_theta(self, key: jax.Array) -> jax.Array:
+        """Meta-init ``theta [theta_size]`` (learning machinery off)."""
+        raise NotImplementedError
+
+    def init(self, theta: jax.Array):
+        """Learner state at the start of a lifetime; ``state.phi`` is phi_0 ``[D_phi]``."""
+        raise NotImplementedError
+
+    def ask(self, theta, lstate, key) -> jax.Array:
+        """Candidates to evaluate: ``[P, D_phi]``."""
+        raise NotImplementedError
+
+    def tell(self, theta, lstate, candidates, returns, key, k):
+        """Next learner state from the candidates' returns ``[P]`` at update ``k``."""
+        raise NotImplementedError
+
+    def describe(self, theta: jax.Array) -> dict:
+        """Readable scalars of a ``theta`` (e.g. the step size) for logs."""
+        return {}
+
+    def phi0(self, theta: jax.Array) -> jax.Array:
+        return self.init(theta).phi
+
+
+def make_lifetime(learner: Learner, evaluate, record_curve: bool = False):
+    """Factory: ``fn(theta, tau, key) -> (phi_K [D_phi], aux)``.
+
+    ``evaluate(phi, tau, key) -> return``. ``aux`` holds ``nan`` (non-finite candidate returns
+    seen during the lifetime) and, with ``record_curve``, ``phis [K+1, D_phi]`` (phi_0..phi_K).
+    """
+    K, P = learner.lifetime, learner.num_candidates
+
+    def lifetime(theta, tau, key):
+        lstate = learner.init(theta)
+        if K == 0 or P == 0:
+            aux = {"nan": jnp.zeros((), jnp.int32)}
+            if record_curve:
+                aux["phis"] = jnp.broadcast_to(lstate.phi, (K + 1, lstate.phi.shape[-1]))
+            return lstate.phi, aux
+
+        def body(carry, k):
+            lstate, nan = carry
+            kk = jax.random.fold_in(key, k)
+            k_ask, k_eval, k_tell = jax.random.split(kk, 3)
+            cands = learner.ask(theta, lstate, k_ask)
+            # one reset key per update: candidates compared under the same start state
+            rets = jax.vmap(evaluate, (0, None, None))(cands, tau, k_eval)
+            nan = nan + jnp.sum(~jnp.isfinite(rets)).astype(jnp.int32)
+            lstate = learner.tell(theta, lstate, cands, rets, k_tell, k)
+            return (lstate, nan), (lstate.phi if record_curve else None)
+
+        (lstate, nan), phis = jax.lax.scan(body, (lstate, jnp.zeros((), jnp.int32)),
+                                           jnp.arange(K))
+        aux = {"nan": nan}
+        if record_curve:
+            phi0 = learner.init(theta).phi
+            aux["phis"] = jnp.concatenate([phi0[None], phis])
+        return lstate.phi, aux
+
+    return lifetime

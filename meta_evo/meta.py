@@ -1,0 +1,205 @@
+"""The meta-optimizer: an evosax strategy over ``theta``, with selection pressure as a traced leaf.
+
+One meta-generation: ask the strategy for M members ``theta``; run each member's lifetime on
+``tasks_per_member`` training tasks (the same tasks and reset keys for every member of the
+generation: common random numbers); fitness = mean return of ``phi_K`` (higher is better);
+turn fitness into rank weights ``w(pressure)`` (best first, sum 1, NaN ranks worst); tell the
+strategy those weights with identity shaping. On plain recombination strategies the mean moves
+by ``sum_j w_j (x_(j) - mean)``, so on a linear fitness it moves ``sigma * i`` along the
+gradient per generation, with ``i = kernels.selection_intensity(w)`` (breeder's equation).
+
+Sign convention at the ``tell`` boundary (evosax minimizes): strategies that recombine with
+``fitness`` as weights (SimpleES, SNES, CMA_ES, Sep_CMA_ES) receive ``+w``; Open_ES, whose
+update is a gradient step on ``fitness``, receives ``-w`` and an SGD rate ``M * sigma**2`` that
+makes its step exactly the weighted recombination.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import chex
+import evosax.algorithms as ea
+import jax
+import jax.numpy as jnp
+import optax
+from evosax.core.fitness_shaping import identity_fitness_shaping_fn
+from flax import struct
+
+from kernels.selection import (
+    beta_for_intensity,
+    boltzmann_weights,
+    elite_fraction_for_intensity,
+    truncation_weights,
+)
+from meta_evo.agents import make_agent
+from meta_evo.learners import make_learner, make_lifetime
+from meta_evo.tasks import make_family
+
+TELL_SIGN = {"Open_ES": -1.0, "SimpleES": 1.0, "SNES": 1.0, "CMA_ES": 1.0, "Sep_CMA_ES": 1.0}
+
+
+@struct.dataclass
+class MetaState:
+    es_state: object  # the evosax strategy state (mean [D_theta], ...)
+    key: jax.Array  # [2] uint32, the PRNG key of the next generation
+    generation: jax.Array  # [] int32
+    best_theta: jax.Array  # [D_theta] best member seen so far
+    best_fitness: jax.Array  # [] float32 its fitness (-inf before the first generation)
+
+
+def rank_weights(selection: str, n: int, pressure) -> jax.Array:
+    """Rank weights ``[n]`` (best first, sum 1) for a traced ``pressure``."""
+    if selection == "truncation":
+        return truncation_weights(n, pressure)
+    if selection == "boltzmann":
+        return boltzmann_weights(n, pressure)
+    raise ValueError(f"meta.selection: unknown selection {selection!r}")
+
+
+def pressure_for_intensity(selection: str, n: int, intensity) -> jax.Array:
+    """The raw pressure parameter (elite fraction or beta) giving selection ``intensity``."""
+    if selection == "truncation":
+        return elite_fraction_for_intensity(n, intensity)
+    return beta_for_intensity(n, intensity)
+
+
+def member_weights(fitness: jax.Array, weights: jax.Array) -> jax.Array:
+    """Weight of each member ``[M]``: ``weights[rank]`` with rank 0 the best; NaN ranks worst."""
+    safe = jnp.where(jnp.isnan(fitness), -jnp.inf, fitness)
+    order = jnp.argsort(-safe, stable=True)  # best first
+    ranks = jnp.zeros_like(order).at[order].set(jnp.arange(order.shape[0]))
+    return weights[ranks]
+
+
+def _strong(x):
+    """Drop weak types so a state after ``init`` has the dtypes it has after ``tell``."""
+    x = jnp.asarray(x)
+    return jax.lax.convert_element_type(x, x.dtype)
+
+
+def make_strategy(name: str, population: int, theta_size: int, sigma: float):
+    """An evosax strategy with identity fitness shaping and its params, search scale ``sigma``."""
+    sol = jnp.zeros(theta_size)
+    ident = identity_fitness_shaping_fn
+    if name == "Open_ES":
+        es = ea.Open_ES(population, sol, use_antithetic_sampling=True,
+                        optimizer=optax.sgd(population * sigma**2),
+                        std_schedule=optax.constant_schedule(sigma), fitness_shaping_fn=ident)
+        return es, es.default_params
+    if name == "SimpleES":
+        es = ea.SimpleES(population, sol, optimizer=optax.sgd(1.0), fitness_shaping_fn=ident)
+        return es, es.default_params.replace(std_init=sigma)
+    if name in ("SNES", "CMA_ES", "Sep_CMA_ES"):
+        es = getattr(ea, name)(population, sol, fitness_shaping_fn=ident)
+        return es, es.default_params.replace(std_init=jnp.asarray(sigma, jnp.float32))
+    raise ValueError(f"meta.strategy: unknown strategy {name!r}")
+
+
+class Meta:
+    """Everything static about one meta-evolution: family, agent, learner, strategy, shapes.
+
+    ``init(key) -> MetaState``; ``step(state, pressure, diversity) -> (state, metrics)``;
+    ``run_chunk(state, pressure, diversity, n)`` scans ``n`` generations. ``pressure`` (the raw
+    elite fraction or beta) and ``diversity`` are traced, so one compiled program serves a whole
+    grid of them under ``vmap``.
+    """
+
+    def __init__(self, cfg, learner_kind: str | None = None):
+        self.cfg = cfg
+        t, m = cfg.task, cfg.meta
+        self.family = make_family(t)
+        self.agent = make_agent(cfg.agent, self.family)
+        lcfg = cfg.learner if learner_kind is None else dataclasses.replace(
+            cfg.learner, kind=learner_kind)
+        self.learner = make_learner(lcfg, self.agent, cfg.agent)
+        self.evaluate = self.family.make_evaluator(self.agent, t.episode_length)
+        self.lifetime = make_lifetime(self.learner, self.evaluate)
+        self.pool = self.family.train_pool(t.task_seed)
+        self.theta_size = self.learner.theta_size
+        self.population = m.population
+        self.strategy, self.es_params = make_strategy(m.strategy, m.population,
+                                                      self.theta_size, m.sigma)
+        self.sign = TELL_SIGN[m.strategy]
+        k, p = self.learner.lifetime, self.learner.num_candidates
+        per_task = (k * p if p else 0) + t.eval_episodes
+        self.env_steps_per_generation = m.population * t.tasks_per_member * per_task * (
+            t.episode_length if self.family.name != "analytic" else 1)
+
+    # --- one member, one generation -------------------------------------------------------------
+    def score(self, theta, tau, key):
+        """Return of ``phi_K`` after a lifetime on ``tau``: ``(R [], inner_nan [])``."""
+        k_life, k_eval = jax.random.split(key)
+        phi_k, aux = self.lifetime(theta, tau, k_life)
+        keys = jax.random.split(k_eval, self.cfg.task.eval_episodes)
+        rets = jax.vmap(self.evaluate, (None, None, 0))(phi_k, tau, keys)
+        return jnp.mean(rets), aux["nan"]
+
+    def fitness(self, thetas, key, diversity):
+        """Fitness ``[M]`` (mean over training tasks) and the inner NaN count ``[]``."""
+        n = self.cfg.task.tasks_per_member
+        k_task, k_run = jax.random.split(key)
+        taus = jax.vmap(self.family.sample_train, (0, None, None))(
+            jax.random.split(k_task, n), self.pool, diversity)
+        run_keys = jax.random.split(k_run, n)
+        per_task = jax.vmap(self.score, (None, 0, 0))  # over tasks
+        rets, nans = jax.vmap(per_task, (0, None, None))(thetas, taus, run_keys)  # over members
+        return jnp.mean(rets, axis=1), jnp.sum(nans)
+
+    # --- the meta-generation --------------------------------------------------------------------
+    def init(self, key, theta_mean=None) -> MetaState:
+        k_theta, k_es, k_next = jax.random.split(key, 3)
+        mean = self.learner.init_theta(k_theta) if theta_mean is None else theta_mean
+        es_state = self.strategy.init(k_es, mean, self.es_params)
+        es_state = jax.tree.map(_strong, es_state)
+        return MetaState(es_state=es_state, key=k_next, generation=jnp.zeros((), jnp.int32),
+                         best_theta=jnp.asarray(mean, jnp.float32),
+                         best_fitness=jnp.full((), -jnp.inf, jnp.float32))
+
+    def step(self, state: MetaState, pressure, diversity):
+        key, k_ask, k_fit, k_tell = jax.random.split(state.key, 4)
+        thetas, es_state = self.strategy.ask(k_ask, state.es_state, self.es_params)
+        chex.assert_shape(thetas, (self.population, self.theta_size))
+        fit, inner_nan = self.fitness(thetas, k_fit, diversity)
+        bad = ~jnp.isfinite(fit)
+        fit = jnp.where(bad, jnp.nan, fit)
+        w = member_weights(fit, rank_weights(self.cfg.meta.selection, self.population, pressure))
+        new_es, _ = self.strategy.tell(k_tell, thetas, self.sign * w, es_state, self.es_params)
+        new_es = jax.tree.map(_strong, new_es)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_es)
+                                    if jnp.issubdtype(x.dtype, jnp.floating)]))
+        new_es = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new_es, es_state)
+        safe = jnp.where(bad, -jnp.inf, fit)
+        i_best = jnp.argmax(safe)
+        improved = safe[i_best] > state.best_fitness
+        best_theta = jnp.where(improved, thetas[i_best], state.best_theta)
+        best_fitness = jnp.where(improved, safe[i_best], state.best_fitness)
+        mean = new_es.mean
+        metrics = {
+            "fitness_mean": jnp.nanmean(fit),
+            "fitness_best": jnp.max(safe),
+            "fitness_std": jnp.nanstd(fit),
+            "nan_members": jnp.sum(bad).astype(jnp.int32),
+            "nan_inner": inner_nan,
+            "es_state_finite": finite,
+            "theta_norm": jnp.linalg.norm(mean),
+            **{f"mean_{k}": v for k, v in self.learner.describe(mean).items()},
+        }
+        new = MetaState(es_state=new_es, key=key, generation=state.generation + 1,
+                        best_theta=best_theta, best_fitness=best_fitness)
+        return new, metrics
+
+    def run_chunk(self, state: MetaState, pressure, diversity, n: int):
+        """``n`` generations in one ``lax.scan``: ``(state, metrics with leading axis [n])``."""
+        def body(s, _):
+            return self.step(s, pressure, diversity)
+        return jax.lax.scan(body, state, None, length=n)
+
+    def mean_theta(self, state: MetaState) -> jax.Array:
+        return state.es_state.mean
+
+    @functools.cached_property
+    def jit_chunk(self):
+        """``jit(run_chunk)`` with ``n`` static and the state donated."""
+        return jax.jit(self.run_chunk, static_argnums=3, donate_argnums=0)
