@@ -1,8 +1,13 @@
 """Run directories and the driver: jitted chunks of generations, Python only between them.
 
 A run directory holds ``config.yaml`` (fully resolved), ``metrics.jsonl`` (one JSON object per
-meta-generation), ``summary.json`` and, when asked, TensorBoard event files under ``tb/``.
-An existing run directory is never overwritten.
+meta-generation), ``checkpoints/`` (orbax, see :mod:`meta_evo.checkpoint`), ``summary.json`` once
+finished and, when asked, TensorBoard event files under ``tb/``. ``meta-evo run`` never overwrites
+an existing run directory; ``meta-evo resume`` continues one.
+
+Signals: while a run writes checkpoints, SIGINT and SIGTERM only raise a flag (:class:`Signals`);
+the driver saves a checkpoint at the next chunk boundary and stops with exit code ``128 + signum``
+(130 for SIGINT, 143 for SIGTERM). A second signal aborts at once.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -122,6 +128,14 @@ class RunResult:
     best_theta: np.ndarray
     state: object = field(repr=False, default=None)
     meta: object = field(repr=False, default=None)
+    generation: int = 0  # generations done
+    interrupted: int | None = None  # the signal number that stopped the run early, else None
+    resumed_from: int | None = None  # the checkpoint generation this process started from
+
+    @property
+    def exit_code(self) -> int:
+        """0 when finished; ``128 + signum`` when stopped by a signal (130 SIGINT, 143 SIGTERM)."""
+        return 0 if self.interrupted is None else 128 + int(self.interrupted)
 
 
 def metrics_rows(metrics: dict, first_gen: int, env_steps_before: int, steps_per_gen: int,
@@ -146,6 +160,66 @@ def append_jsonl(path: Path, rows: list[dict]) -> None:
             f.write(json.dumps(r) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    """Replace ``path`` atomically by ``lines`` (each without its newline)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        f.writelines(line + "\n" for line in lines)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Rows of a JSONL file; a torn last line (a process killed mid-write) is ignored."""
+    rows = []
+    if not path.is_file():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+class Signals:
+    """Context manager: SIGINT and SIGTERM set ``self.received`` (the signal number) instead of
+    killing the process; the driver checks it between chunks. A second signal aborts at once
+    (KeyboardInterrupt for SIGINT, SystemExit(143) for SIGTERM). Inactive outside the main thread
+    or when ``enabled`` is false."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled: bool = True, stream=None):
+        self.enabled, self.received = enabled, None
+        self.stream = stream or sys.stderr
+        self._old = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + signum)
+        self.received = signum
+        self.stream.write(f"\nmeta-evo: {signal.Signals(signum).name} received; saving a "
+                          "checkpoint at the end of this chunk (send it again to abort now)\n")
+        self.stream.flush()
+
+    def __enter__(self):
+        import threading
+        if self.enabled and threading.current_thread() is threading.main_thread():
+            for s in self.SIGNALS:
+                self._old[s] = signal.signal(s, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+        self._old.clear()
+        return False
 
 
 def write_config(out: Path, cfg: Config) -> None:
