@@ -105,7 +105,7 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
         return RunResult(out_dir=run_dir, metrics=rows, summary=summary,
                          mean_theta=np.asarray(meta.mean_theta(state)),
                          best_theta=np.asarray(state.best_theta), state=state, meta=meta,
-                         generation=step, resumed_from=step)
+                         generation=step, resumed_from=step, noop=True)
     write_lines(run_dir / "metrics.jsonl", lines)
     return _drive(cfg, meta, state, step, lines, run_dir, ckpt, progress, stop_at,
                   resumed_from=step)

@@ -43,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("args", nargs="*", metavar="[CONFIG] [key=value ...]")
     r.add_argument("--out", help="run directory to create (must not exist)")
     r.add_argument("--quiet", action="store_true", help="no progress line")
+    rs = sub.add_parser("resume", help="continue a killed or interrupted run from its latest "
+                        "good checkpoint (exit 130/143 if interrupted again)")
+    rs.add_argument("run_dir", metavar="RUN_DIR")
+    rs.add_argument("--quiet", action="store_true", help="no progress line")
+    an = sub.add_parser("analyze", help="rerun the measurement kernels on a run's checkpoints; "
+                        "writes RUN_DIR/analysis.json and RUN_DIR/analysis/*.png")
+    an.add_argument("run_dir", metavar="RUN_DIR")
+    an.add_argument("--step", type=int, nargs="+", action="extend", metavar="N",
+                    help="checkpoint generations to analyze (default: all kept checkpoints)")
+    an.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
 
@@ -53,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     from meta_evo.runs import RunDirError
 
     try:
-        config, overrides = _split(ns.args)
+        config, overrides = _split(getattr(ns, "args", []))
         if ns.command == "run":
             cfg = load_config(config, overrides, default="quickstart")
             from meta_evo import api
@@ -62,11 +72,38 @@ def main(argv: list[str] | None = None) -> int:
             api.enable_compilation_cache()
             out = ns.out or default_out(cfg, "run")
             res = api.run(cfg, out, progress=not ns.quiet)
+            if res.interrupted is not None:  # checkpoint saved, message printed
+                return res.exit_code
             s = res.summary
             print(f"run finished: {res.out_dir}  generations {s['generations']}  "
                   f"best {s['best_fitness']:.4f}  final mean fitness "
                   f"{s['final']['fitness_mean']:.4f}  {s['env_steps']} env steps in "
                   f"{s['wall_s']:.1f}s")
+            return 0
+        if ns.command == "resume":
+            from meta_evo import api
+
+            api.enable_compilation_cache()
+            res = api.resume(ns.run_dir, progress=not ns.quiet)
+            if res.interrupted is not None:
+                return res.exit_code
+            s = res.summary
+            if res.noop:
+                print(f"run already finished at generation {res.generation}; nothing to do: "
+                      f"{res.out_dir}")
+                return 0
+            print(f"run finished: {res.out_dir}  resumed from generation {res.resumed_from}  "
+                  f"generations {s['generations']}  best {s['best_fitness']:.4f}  final mean "
+                  f"fitness {s['final']['fitness_mean']:.4f}")
+            return 0
+        if ns.command == "analyze":
+            from meta_evo import api
+            from meta_evo.analyze import analyze
+
+            api.enable_compilation_cache()
+            res = analyze(ns.run_dir, steps=ns.step, progress=not ns.quiet)
+            print(f"analysis written: {res['path']}  generations {res['generations']}  "
+                  f"plots in {res['plots_dir']}")
             return 0
     except (ConfigError, RunDirError, _UsageError) as e:
         sys.stderr.write(f"meta-evo: error: {e}\n")

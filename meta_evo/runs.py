@@ -131,6 +131,7 @@ class RunResult:
     generation: int = 0  # generations done
     interrupted: int | None = None  # the signal number that stopped the run early, else None
     resumed_from: int | None = None  # the checkpoint generation this process started from
+    noop: bool = False  # resume found the run finished already and did nothing
 
     @property
     def exit_code(self) -> int:
