@@ -99,10 +99,10 @@ class Checkpoints:
         policy = None
         if keep is not None:
             policy = cm.AnyPreservationPolicy([cm.LatestN(n=keep), cm.CustomSteps(steps=[0])])
-        opts = ocp.CheckpointManagerOptions(
-            enable_async_checkpointing=False, create=not read_only, read_only=read_only,
-            preservation_policy=policy, cleanup_tmp_directories=False)
-        with _quiet():
+        with _quiet():  # read_only logs a warning about save_interval_steps
+            opts = ocp.CheckpointManagerOptions(
+                enable_async_checkpointing=False, create=not read_only, read_only=read_only,
+                preservation_policy=policy, cleanup_tmp_directories=False)
             self.mgr = ocp.CheckpointManager(self.directory, item_names=(STATE, EXTRA),
                                              options=opts)
 

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if ns.command == "analyze":
             from meta_evo import api
-            from meta_evo.analyze import analyze
+            from meta_evo.analysis import analyze
 
             api.enable_compilation_cache()
             res = analyze(ns.run_dir, steps=ns.step, progress=not ns.quiet)

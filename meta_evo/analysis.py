@@ -1,0 +1,274 @@
+"""Checkpoint analysis: load a run from disk and rerun the measurement kernels at saved generations.
+
+>>> run = meta_evo.load_run("runs/demo")
+>>> run.steps                      # checkpoint generations kept, e.g. [0, 5, 10, ..., 40]
+>>> state = run.restore(40)        # the MetaState of generation 40 (abstract target from config)
+>>> res = meta_evo.analyze("runs/demo")   # writes analysis.json and analysis/*.png
+
+Analysis reads checkpoints, not live objects: for each chosen generation it restores the
+strategy mean ``theta [D_theta]`` and applies ``meta_evo.measure.make_measure(meta)`` (vmapped
+over all chosen generations, one compile) with a fixed key, so every generation is scored on the
+same held-out tasks and reset keys and the differences between generations come from ``theta``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from meta_evo.runs import RunDirError, read_jsonl, to_py, write_json
+
+TRAIN_FIELDS = ("fitness_mean", "fitness_best", "nan_members", "nan_inner")
+
+
+class Run:
+    """A run directory opened read-only: config, metrics rows, summary and checkpoints.
+
+    ``config``: the :class:`~meta_evo.config.Config` of ``config.yaml``; ``metrics``: the rows of
+    ``metrics.jsonl``; ``summary``: ``summary.json`` or ``None`` while unfinished; ``steps``:
+    generations with a finalized checkpoint; ``restore(step)``: that checkpoint's ``MetaState``.
+    """
+
+    def __init__(self, path: str | Path):
+        from meta_evo.config import load_config
+
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise RunDirError(f"{self.path}: no such run directory")
+        if not (self.path / "config.yaml").is_file():
+            raise RunDirError(f"{self.path}: not a run directory (no config.yaml)")
+        self.config = load_config(self.path / "config.yaml")
+        self.metrics = read_jsonl(self.path / "metrics.jsonl")
+        s = self.path / "summary.json"
+        self.summary = json.loads(s.read_text()) if s.is_file() else None
+
+    def __repr__(self):
+        return (f"Run({str(self.path)!r}, generations={len(self.metrics)}/"
+                f"{self.config.meta.generations}, checkpoints={self.steps})")
+
+    @functools.cached_property
+    def _ckpt(self):
+        from meta_evo.checkpoint import Checkpoints
+        d = self.path / "checkpoints"
+        return Checkpoints(d, read_only=True) if d.is_dir() else None
+
+    @property
+    def steps(self) -> list[int]:
+        return self._ckpt.steps() if self._ckpt is not None else []
+
+    @functools.cached_property
+    def meta(self):
+        """The :class:`~meta_evo.meta.Meta` built from the config (family, agent, learner)."""
+        from meta_evo.meta import Meta
+        return Meta(self.config)
+
+    def _check(self, step: int | None) -> int:
+        steps = self.steps
+        if not steps:
+            raise RunDirError(f"{self.path}: no checkpoints")
+        if step is None:
+            return steps[-1]
+        if step not in steps:
+            raise RunDirError(f"{self.path}: no checkpoint at generation {step} "
+                              f"(kept: {', '.join(map(str, steps))})")
+        return step
+
+    def restore(self, step: int | None = None):
+        """The ``MetaState`` of checkpoint ``step`` (default: the newest), verified.
+
+        Raises :class:`~meta_evo.checkpoint.CheckpointError` when that checkpoint is damaged.
+        """
+        from meta_evo.checkpoint import abstract_state
+        step = self._check(step)
+        state, _ = self._ckpt.restore(step, abstract_state(self.meta, self.config.seed))
+        return state
+
+    def checkpoint_metrics(self, step: int | None = None) -> list[dict]:
+        """The metrics rows stored in checkpoint ``step`` (generations 1..step)."""
+        step = self._check(step)
+        return [json.loads(x) for x in self._ckpt.read_extra(step)["metrics"]]
+
+    def mean_theta(self, step: int | None = None) -> np.ndarray:
+        """The strategy mean ``theta [D_theta]`` at checkpoint ``step``."""
+        return np.asarray(self.meta.mean_theta(self.restore(step)))
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run directory for analysis (nothing is written)."""
+    return Run(path)
+
+
+def _warn(msg: str) -> None:
+    sys.stderr.write(f"meta-evo: warning: {msg}\n")
+
+
+def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bool = True,
+            key_seed: int | None = None, warn=None) -> dict:
+    """Rerun the measurement kernels at checkpoint generations ``steps`` (default: all kept).
+
+    Writes ``RUN_DIR/analysis.json`` (per generation: the kernel scalars, the mean lifetime
+    curve ``[K+1]``, the cross-task matrix ``[n, n + n_proxy]`` and the training row of that
+    generation) and PNG plots under ``RUN_DIR/analysis/``. Damaged checkpoints are reported
+    (one ``warn`` line each) and skipped. Returns the written dict plus ``path`` and
+    ``plots_dir``. Raises RunDirError (one line) for a missing run, unknown ``steps`` or no
+    readable checkpoint.
+    """
+    import jax
+
+    from meta_evo.checkpoint import CheckpointError, abstract_state
+    from meta_evo.measure import make_measure
+
+    warn = warn or _warn
+    t0 = time.perf_counter()
+    run = load_run(run_dir)
+    kept = run.steps
+    if not kept:
+        raise RunDirError(f"{run.path}: no checkpoints to analyze")
+    chosen = sorted(set(steps)) if steps else kept
+    unknown = [s for s in chosen if s not in kept]
+    if unknown:
+        raise RunDirError(f"{run.path}: no checkpoint at generation "
+                          f"{', '.join(map(str, unknown))} (kept: {', '.join(map(str, kept))})")
+    meta, cfg = run.meta, run.config
+    target = abstract_state(meta, cfg.seed)
+    gens, thetas, train = [], [], []
+    for s in chosen:
+        try:
+            state, extra = run._ckpt.restore(s, target)
+        except CheckpointError as e:
+            warn(f"checkpoint at generation {s} is damaged ({e}); skipped")
+            continue
+        gens.append(s)
+        thetas.append(np.asarray(meta.mean_theta(state)))
+        last = json.loads(extra["metrics"][-1]) if extra["metrics"] else {}
+        train.append({k: last.get(k) for k in TRAIN_FIELDS if k in last})
+    if not gens:
+        raise RunDirError(f"{run.path}: no readable checkpoint among generations "
+                          f"{', '.join(map(str, chosen))}")
+    if progress:
+        sys.stderr.write(f"meta-evo: measuring {len(gens)} checkpoints (generations "
+                         f"{', '.join(map(str, gens))}) on {cfg.measure.heldout_tasks} held-out "
+                         "tasks...\n")
+        sys.stderr.flush()
+    seed = cfg.measure.seed if key_seed is None else key_seed
+    fn = jax.jit(jax.vmap(make_measure(meta), (0, None)))
+    out = fn(jax.numpy.asarray(np.stack(thetas)), jax.random.PRNGKey(seed))
+    out = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+    scalars = [k for k, v in out.items() if v.ndim == 1]  # [n_steps]
+    records = []
+    for i, g in enumerate(gens):
+        rec = {"generation": g, "metrics": {k: to_py(out[k][i]) for k in scalars}}
+        for k in ("curve", "matrix"):
+            if k in out:
+                rec[k] = to_py(out[k][i])
+        rec["train"] = train[i]
+        records.append(rec)
+    result = {
+        "run_dir": str(run.path),
+        "generations": gens,
+        "scalars": scalars,
+        "heldout_tasks": cfg.measure.heldout_tasks,
+        "proxy_names": list(getattr(meta.family, "proxy_names", ())),
+        "key_seed": seed,
+        "theta_names": list(meta.learner.describe(np.asarray(thetas[-1])).keys()),
+        "steps": records,
+        "wall_s": round(time.perf_counter() - t0, 3),
+    }
+    write_json(run.path / "analysis.json", result)
+    plots = run.path / "analysis"
+    plots.mkdir(exist_ok=True)
+    plot_analysis(result, plots)
+    return {**result, "path": str(run.path / "analysis.json"), "plots_dir": str(plots)}
+
+
+REFERENCE_LINES = {"lifetime_gain": 0.0, "objective_sensitivity": 0.0, "online_share": 0.0,
+                   "update_alignment": 0.0}
+
+
+def plot_analysis(result: dict, out_dir: Path) -> list[Path]:
+    """One PNG per scalar over meta-generations, an overview grid, the lifetime curves and the
+    cross-task matrix of the first and last analyzed generation."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gens = result["generations"]
+    n = result["heldout_tasks"]
+    written = []
+
+    def draw(ax, name):
+        ys = [r["metrics"][name] for r in result["steps"]]
+        ys = [np.nan if y is None else y for y in ys]
+        ax.plot(gens, ys, "o-", color="C0")
+        if name in REFERENCE_LINES:
+            ax.axhline(REFERENCE_LINES[name], color="grey", lw=0.8, ls="--")
+        if name == "behavioral_accuracy":
+            ax.axhline(1.0 / n, color="grey", lw=0.8, ls="--", label=f"chance 1/{n}")
+            ax.legend(fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("meta-generation", fontsize=8)
+        ax.tick_params(labelsize=7)
+
+    for name in result["scalars"]:
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        draw(ax, name)
+        fig.tight_layout()
+        p = out_dir / f"{name}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
+
+    k = len(result["scalars"])
+    cols = 4
+    rows = max(1, math.ceil(k / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, result["scalars"], strict=False):
+        draw(ax, name)
+    for ax in list(axes.flat)[k:]:
+        ax.axis("off")
+    fig.suptitle(f"kernels over meta-generations: {result['run_dir']}", fontsize=9)
+    fig.tight_layout()
+    p = out_dir / "overview.png"
+    fig.savefig(p, dpi=110)
+    plt.close(fig)
+    written.append(p)
+
+    steps = result["steps"]
+    if steps and "curve" in steps[0]:
+        fig, ax = plt.subplots(figsize=(4.5, 3.2))
+        cmap = plt.get_cmap("viridis")
+        for i, r in enumerate(steps):
+            c = [np.nan if v is None else v for v in r["curve"]]
+            ax.plot(range(len(c)), c, color=cmap(i / max(len(steps) - 1, 1)),
+                    label=f"gen {r['generation']}")
+        ax.set_xlabel("lifetime update k", fontsize=8)
+        ax.set_ylabel("held-out return", fontsize=8)
+        ax.set_title("lifetime curves (mean over held-out tasks)", fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        p = out_dir / "curves.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
+    if steps and "matrix" in steps[0]:
+        pick = [steps[0], steps[-1]] if len(steps) > 1 else [steps[0]]
+        fig, axes = plt.subplots(1, len(pick), figsize=(4.2 * len(pick), 3.4), squeeze=False)
+        for ax, r in zip(axes.flat, pick, strict=True):
+            mtx = np.array([[np.nan if v is None else v for v in row] for row in r["matrix"]])
+            im = ax.imshow(mtx, cmap="magma")
+            ax.set_title(f"M[a, b], generation {r['generation']}", fontsize=9)
+            ax.set_xlabel("scored on column b (tasks, then proxies)", fontsize=7)
+            ax.set_ylabel("lifetime on task a", fontsize=7)
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.tight_layout()
+        p = out_dir / "matrix.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        written.append(p)
+    return written
