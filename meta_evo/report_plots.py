@@ -1,0 +1,259 @@
+"""The sweep report's plots, drawn from the report dict alone (matplotlib, Agg backend).
+
+- ``phase_diagram.png``: one panel per metric against selection intensity; one colour per
+  diversity level; dots are seeds, the solid line the learner arm's mean with a 95 % band,
+  the dashed line with hollow squares the control arm (offset a little to the right); the
+  onset is a vertical line (its bootstrap interval a band) in the diversity's colour.
+- ``lifetime_curves.png``: held-out return along the lifetime (update k = 0..K), one panel
+  per intensity; thin lines seeds, thick the mean, dashed the control.
+- ``evolution.png``: evolved step size and training fitness per meta-generation.
+- ``cross_task_matrix.png``: ``M[a, b]`` of the strongest grid point and of the control arm at
+  the same point; the best column of each row is boxed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch, Rectangle  # noqa: E402
+
+from meta_evo.report import PHASE_METRICS, mean_ci  # noqa: E402
+
+COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+DPI = 110
+
+
+def _div_name(d: int) -> str:
+    if d == 0:
+        return "targets vary (d=0)"
+    if d == 1:
+        return "one fixed task (d=1)"
+    return f"{d} training tasks"
+
+
+def _values(rep, arm: str, div: int, metric: str) -> np.ndarray:
+    """[L, S] final values of ``metric`` for one arm and diversity (NaN where absent)."""
+    ax = rep["axes"]
+    ints = ax["intensities"]
+    out = np.full((len(ints), ax["seeds"]), np.nan)
+    for p in rep["points"]:
+        if p["arm"] == arm and p["diversity"] == div:
+            v = p["metrics"].get(metric)
+            out[ints.index(p["intensity"]), p["seed"]] = np.nan if v is None else v
+    return out
+
+
+def _onset(rep, metric: str, div: int) -> dict | None:
+    for o in rep["onsets"]:
+        if o["metric"] == metric and o["diversity"] == div:
+            return o
+    return None
+
+
+def phase_diagram(rep: dict, path: Path) -> Path:
+    ax_ = rep["axes"]
+    ints = np.asarray(ax_["intensities"], float)
+    divs = ax_["diversities"]
+    learner, control = rep["arms"][0], rep.get("control")
+    span = float(ints[-1] - ints[0]) if len(ints) > 1 else 1.0
+    off = 0.012 * span  # control arm drawn beside, and the diversity levels apart
+    n = len(PHASE_METRICS)
+    cols = 4
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.5 * rows + 0.9), squeeze=False)
+    rng = np.random.default_rng(0)
+    for k, (metric, label) in enumerate(PHASE_METRICS):
+        a = axes[k // cols][k % cols]
+        for j, d in enumerate(divs):
+            c = COLORS[j % len(COLORS)]
+            shift = (j - (len(divs) - 1) / 2) * 2.5 * off
+            v = _values(rep, learner, d, metric)
+            stats = np.array([mean_ci(r) for r in v])
+            x = ints + shift
+            jit = rng.uniform(-off, off, v.shape)
+            a.scatter((x[:, None] + jit).ravel(), v.ravel(), s=12, color=c, alpha=0.55,
+                      linewidths=0, zorder=3)
+            a.plot(x, stats[:, 0], "-o", color=c, ms=4, lw=1.8, zorder=4)
+            a.fill_between(x, stats[:, 1], stats[:, 2], color=c, alpha=0.15, lw=0, zorder=2)
+            if control:
+                cv = _values(rep, control, d, metric)
+                if np.isfinite(cv).any():
+                    cs = np.array([mean_ci(r) for r in cv])
+                    xc = x + 1.2 * off
+                    a.errorbar(xc, cs[:, 0], yerr=[cs[:, 0] - cs[:, 1], cs[:, 2] - cs[:, 0]],
+                               fmt="--s", color=c, mfc="white", ms=4, lw=1.0, capsize=2,
+                               alpha=0.8, zorder=3)
+                elif metric == "step":
+                    a.axhline(0.0, color="0.6", lw=0.8, ls="--", zorder=1)
+            o = _onset(rep, metric, d)
+            if o and o["found"]:
+                lo, hi = o["onset_ci"]
+                if lo is not None and hi is not None and hi > lo:
+                    a.axvspan(lo, hi, color=c, alpha=0.07, zorder=0)
+                a.axvline(o["onset"], color=c, ls=":", lw=1.6, zorder=1)
+                a.annotate("onset", xy=(o["onset"], 1.0), xycoords=("data", "axes fraction"),
+                           xytext=(2, -10), textcoords="offset points", color=c, fontsize=8)
+        if metric == "behavioral_accuracy":
+            a.axhline(rep["chance_accuracy"], color="0.4", lw=0.8, ls="-.", zorder=1)
+            a.annotate("chance", xy=(ints[-1], rep["chance_accuracy"]), xytext=(-30, 3),
+                       textcoords="offset points", fontsize=8, color="0.4")
+        a.set_title(label, fontsize=11)
+        a.set_xticks(ints)
+        a.set_xticklabels([f"{i:g}" for i in ints], fontsize=8)
+        a.tick_params(axis="y", labelsize=8)
+        a.grid(alpha=0.25)
+        if k // cols == rows - 1:
+            a.set_xlabel("selection intensity i", fontsize=9)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
+               for j, d in enumerate(divs)]
+    handles += [Line2D([], [], color="k", marker="o", ms=4, label=f"{learner}: mean, 95% band"),
+                Line2D([], [], color="k", marker="o", ls="", ms=3, alpha=0.5, label="seeds")]
+    if control:
+        handles.append(Line2D([], [], color="k", ls="--", marker="s", mfc="white", ms=4,
+                              label=f"control ({control}), mean ± 95%"))
+    handles.append(Line2D([], [], color="k", ls=":", label="onset (band: 95% interval)"))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
+               frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.suptitle(f"Where learned optimization shows up: {rep['family']}, {rep['agent']} agent, "
+                 f"{ax_['seeds']} seeds, {rep['generations']} meta-generations of "
+                 f"{ax_['population']}", y=0.955, fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.92))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def lifetime_curves(rep: dict, path: Path) -> Path:
+    ax_ = rep["axes"]
+    ints, divs = ax_["intensities"], ax_["diversities"]
+    learner, control = rep["arms"][0], rep.get("control")
+    fig, axes = plt.subplots(1, len(ints), figsize=(3.2 * len(ints) + 0.5, 3.4), sharey=True,
+                             squeeze=False)
+    for li, i in enumerate(ints):
+        a = axes[0][li]
+        for j, d in enumerate(divs):
+            c = COLORS[j % len(COLORS)]
+            pts = [p for p in rep["points"] if p["arm"] == learner and p["diversity"] == d
+                   and p["intensity"] == i]
+            curves = np.array([[np.nan if v is None else v for v in p["curve"]] for p in pts])
+            if curves.size == 0:
+                continue
+            k = np.arange(curves.shape[1])
+            for cv in curves:
+                a.plot(k, cv, color=c, alpha=0.3, lw=0.8)
+            a.plot(k, np.nanmean(curves, 0), color=c, lw=2.0)
+            if control:
+                cp = [p for p in rep["points"] if p["arm"] == control and p["diversity"] == d
+                      and p["intensity"] == i]
+                cc = np.array([[np.nan if v is None else v for v in p["curve"]] for p in cp])
+                if cc.size:
+                    a.plot(k, np.nanmean(cc, 0), color=c, lw=1.2, ls="--")
+        a.set_title(f"i = {i:g}", fontsize=10)
+        a.set_xlabel("update k", fontsize=9)
+        a.grid(alpha=0.25)
+    axes[0][0].set_ylabel("held-out return of phi_k", fontsize=9)
+    handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
+               for j, d in enumerate(divs)]
+    handles += [Line2D([], [], color="k", lw=2, label=f"{learner} mean (thin: seeds)")]
+    if control:
+        handles.append(Line2D([], [], color="k", ls="--", label=f"{control} (control)"))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.88))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def evolution(rep: dict, path: Path) -> Path:
+    ax_ = rep["axes"]
+    ints, divs = ax_["intensities"], ax_["diversities"]
+    learner, control = rep["arms"][0], rep.get("control")
+    has_step = any("step_history" in p for p in rep["points"] if p["arm"] == learner)
+    rows = ["fitness_history"] + (["step_history"] if has_step else [])
+    fig, axes = plt.subplots(len(rows), len(divs), figsize=(5.2 * len(divs), 3.1 * len(rows)),
+                             squeeze=False, sharex=True)
+    cmap = plt.get_cmap("viridis")
+    for j, d in enumerate(divs):
+        for r, key in enumerate(rows):
+            a = axes[r][j]
+            for li, i in enumerate(ints):
+                c = cmap(li / max(len(ints) - 1, 1))
+                pts = [p for p in rep["points"] if p["arm"] == learner
+                       and p["diversity"] == d and p["intensity"] == i and key in p]
+                h = np.array([[np.nan if v is None else v for v in p[key]] for p in pts])
+                if h.size:
+                    g = np.arange(1, h.shape[1] + 1)
+                    a.plot(g, np.nanmean(h, 0), color=c, lw=1.6, label=f"i = {i:g}")
+                if key == "fitness_history" and control:
+                    cp = [p for p in rep["points"] if p["arm"] == control
+                          and p["diversity"] == d and p["intensity"] == i]
+                    ch = np.array([[np.nan if v is None else v for v in p[key]] for p in cp])
+                    if ch.size:
+                        a.plot(np.arange(1, ch.shape[1] + 1), np.nanmean(ch, 0), color=c,
+                               lw=0.9, ls="--")
+            a.grid(alpha=0.25)
+            if r == 0:
+                a.set_title(_div_name(d), fontsize=10)
+            if j == 0:
+                a.set_ylabel("training fitness (mean of population)" if key == "fitness_history"
+                             else "evolved step size (mean theta)", fontsize=9)
+            if r == len(rows) - 1:
+                a.set_xlabel("meta-generation", fontsize=9)
+    axes[0][-1].legend(fontsize=8, loc="lower right", title="dashed: control", title_fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def cross_task_matrix(rep: dict, path: Path) -> Path:
+    s = rep["strongest"]
+    mats = [(f"{s['arm']} (i = {s['intensity']:g}, seed {s['seed']}, "
+             f"{_div_name(s['diversity'])})", s["matrix"], s["predicted"])]
+    if "control_matrix" in s:
+        mats.append((f"control {rep.get('control')} at the same point", s["control_matrix"],
+                     s["control_predicted"]))
+    fig, axes = plt.subplots(1, len(mats), figsize=(5.6 * len(mats), 4.8), squeeze=False)
+    for a, (title, mat, pred) in zip(axes[0], mats, strict=True):
+        m = np.array([[np.nan if v is None else v for v in row] for row in mat])
+        im = a.imshow(m, cmap="viridis", aspect="auto")
+        n = m.shape[0]
+        for r in range(n):
+            for c in range(m.shape[1]):
+                a.text(c, r, f"{m[r, c]:.1f}", ha="center", va="center", fontsize=7,
+                       color="w" if m[r, c] < np.nanmean(m) else "k")
+            if pred is not None and pred[r] is not None:
+                a.add_patch(Rectangle((pred[r] - 0.5, r - 0.5), 1, 1, fill=False, ec="red",
+                                      lw=1.8))
+        a.set_xticks(range(m.shape[1]))
+        a.set_xticklabels(s["columns"], rotation=40, ha="right", fontsize=8)
+        a.set_yticks(range(n))
+        a.set_yticklabels([f"lifetime on task {r}" for r in range(n)], fontsize=8)
+        a.set_title(title, fontsize=9)
+        a.set_xlabel("scored on (red box: best column of the row)", fontsize=8)
+        fig.colorbar(im, ax=a, fraction=0.046)
+    fig.suptitle(f"Cross-task matrix M[a, b] = return on b after a lifetime on a; objective "
+                 f"sensitivity {s['objective_sensitivity']:.2f}, accuracy "
+                 f"{s['behavioral_accuracy']:.2f}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def plot_all(rep: dict, out: Path) -> list[Path]:
+    """Draw every plot into ``out``; returns the paths."""
+    out = Path(out)
+    return [phase_diagram(rep, out / "phase_diagram.png"),
+            lifetime_curves(rep, out / "lifetime_curves.png"),
+            evolution(rep, out / "evolution.png"),
+            cross_task_matrix(rep, out / "cross_task_matrix.png")]

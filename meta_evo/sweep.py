@@ -1,0 +1,371 @@
+"""The sweep: one compiled meta-evolution program per arm over a grid of selection pressures.
+
+The grid is ``sweep.intensities x seeds x sweep.diversities`` (diversity outermost, then
+intensity, then seed). Pressure is given as a selection intensity ``i`` and turned into the
+strategy's raw pressure (elite fraction or Boltzmann beta) with
+:func:`meta_evo.meta.pressure_for_intensity`; both go into the report.
+
+Design (one compile per arm, bounded memory, a paired design):
+
+- every grid point with seed index ``s`` starts from the same state
+  ``meta.init(fold_in(PRNGKey(cfg.seed), s))`` whatever its pressure or diversity, so levels
+  are compared on common random numbers;
+- ``jit(vmap(meta.run_chunk, in_axes=(0, 0, 0, None)))`` with ``n`` static runs a group of grid
+  points for ``n`` generations; the driver loops over chunks of generations (a progress line
+  between chunks) and over groups of grid points sized to ``sweep.memory_budget_mb``; the last
+  group is padded to the same size, so neither chunks nor groups recompile;
+- ``jit(vmap(make_measure(meta)))`` measures every evolved mean ``theta`` at generation 0 (the
+  meta-init theta: the no-learning baseline), every ``sweep.measure_every`` generations and at
+  the end, with one fixed measurement key (common random numbers across the grid);
+- the control arm evolves the ``amortized`` learner on the same grid with the same seeds.
+
+``run_grid_chunk`` is the function boundary that sharding wraps: it takes a group of states and
+their pressures and diversities and advances them ``n`` generations.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from meta_evo.config import Config
+from meta_evo.measure import make_measure
+from meta_evo.meta import Meta, pressure_for_intensity
+
+CONTROL = "amortized"
+# The memory estimate: bytes of one env state times the rollouts alive at once, times this
+# allowance for the scan carry, temporaries and XLA's buffers (measured loosely on CPU).
+_STATE_OVERHEAD = 16
+_MIN_STATE_BYTES = 256
+
+# Python-side trace counters, incremented when jax traces a sweep program (not when it runs):
+# ``TRACES[(arm, "chunk")] == 1`` after a sweep means its chunk program compiled once.
+TRACES: dict[tuple[str, str], int] = {}
+
+
+# --- the grid -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Grid:
+    """Flat grid of G points; every field is a numpy array ``[G]``."""
+
+    intensity: np.ndarray  # [G] float, selection intensity
+    pressure: np.ndarray  # [G] float32, raw pressure (elite fraction or beta)
+    seed: np.ndarray  # [G] int, seed index 0..S-1
+    diversity: np.ndarray  # [G] int32, task diversity (0 = unlimited)
+    level: np.ndarray  # [G] int, intensity level index 0..L-1
+    div_index: np.ndarray  # [G] int, diversity level index
+
+    @property
+    def size(self) -> int:
+        return int(self.intensity.shape[0])
+
+
+def make_grid(cfg: Config) -> Grid:
+    """The grid of ``cfg.sweep``: diversity outermost, then intensity, then seed."""
+    sw, m = cfg.sweep, cfg.meta
+    rows = [(di, li, s) for di in range(len(sw.diversities))
+            for li in range(len(sw.intensities)) for s in range(sw.seeds)]
+    di, li, s = (np.array(c, dtype=np.int64) for c in zip(*rows, strict=True))
+    ints = np.asarray(sw.intensities, np.float64)[li]
+    raw = {i: float(pressure_for_intensity(m.selection, m.population, i))
+           for i in sw.intensities}
+    return Grid(intensity=ints, pressure=np.array([raw[i] for i in ints], np.float32),
+                seed=s, diversity=np.asarray(sw.diversities, np.int32)[di], level=li,
+                div_index=di)
+
+
+def initial_states(meta: Meta, cfg: Config, seeds: np.ndarray):
+    """Stacked initial states ``[len(seeds)]``: one per seed index, shared across levels."""
+    base = jax.random.PRNGKey(cfg.seed)
+    keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.asarray(seeds, jnp.uint32))
+    return jax.vmap(meta.init)(keys)
+
+
+def chunk_length(cfg: Config) -> int:
+    """Generations per chunk: the largest ``n <= meta.chunk`` dividing the generation count
+    (and ``sweep.measure_every``), so every chunk has the same static length (one compile)."""
+    g = cfg.meta.generations
+    period = math.gcd(g, cfg.sweep.measure_every) if cfg.sweep.measure_every else g
+    return max(d for d in range(1, min(cfg.meta.chunk, period) + 1) if period % d == 0)
+
+
+def measure_generations(cfg: Config) -> list[int]:
+    """Generations at which every theta is measured: 0, each ``measure_every``, the end."""
+    g, every = cfg.meta.generations, cfg.sweep.measure_every
+    gens = {0, g}
+    if every:
+        gens.update(range(every, g, every))
+    return sorted(gens)
+
+
+# --- memory -------------------------------------------------------------------------------------
+def point_bytes(meta: Meta) -> int:
+    """A loose estimate of the device memory one grid point needs (bytes)."""
+    cfg = meta.cfg
+    fam = meta.family
+    if hasattr(fam, "env"):
+        ps = jax.eval_shape(lambda k: fam.env.reset(k).pipeline_state, jax.random.PRNGKey(0))
+        state = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(ps))
+    else:
+        state = 4 * fam.task_dim
+    state = max(state, _MIN_STATE_BYTES)
+    t, lr, ms = cfg.task, meta.learner, cfg.measure
+    evo = cfg.meta.population * t.tasks_per_member * max(lr.num_candidates, t.eval_episodes)
+    n_cols = ms.heldout_tasks + (1 if ms.proxies else 0)
+    meas = ms.heldout_tasks * max(lr.num_candidates, lr.lifetime * ms.alignment_samples,
+                                  ms.reference_samples, n_cols, lr.lifetime + 1)
+    return int(state * max(evo, meas) * _STATE_OVERHEAD)
+
+
+def group_size(meta: Meta, grid_size: int) -> int:
+    """Grid points per group under ``sweep.memory_budget_mb``; at least 1, at most the grid."""
+    budget = meta.cfg.sweep.memory_budget_mb * 2**20
+    return int(max(1, min(grid_size, budget // max(point_bytes(meta), 1))))
+
+
+def groups(grid_size: int, size: int) -> list[np.ndarray]:
+    """Index arrays of the groups, each of length ``size``; the last padded with its last
+    real index (padded results are dropped)."""
+    out = []
+    for start in range(0, grid_size, size):
+        idx = np.arange(start, min(start + size, grid_size))
+        if idx.shape[0] < size:
+            idx = np.concatenate([idx, np.full(size - idx.shape[0], idx[-1])])
+        out.append(idx)
+    return out
+
+
+# --- the compiled programs ----------------------------------------------------------------------
+def _count(arm: str, what: str, fn):
+    def traced(*args):
+        TRACES[(arm, what)] = TRACES.get((arm, what), 0) + 1
+        return fn(*args)
+    return traced
+
+
+def make_grid_chunk(meta: Meta, arm: str = ""):
+    """``fn(states [B], pressures [B], diversities [B], n) -> (states, metrics [B, n])``,
+    jitted with ``n`` static: the one program of an arm."""
+    fn = _count(arm, "chunk", jax.vmap(meta.run_chunk, in_axes=(0, 0, 0, None)))
+    donate = (0,) if jax.default_backend() != "cpu" else ()
+    return jax.jit(fn, static_argnums=3, donate_argnums=donate)
+
+
+def make_grid_measure(meta: Meta, arm: str = ""):
+    """``fn(thetas [B, D_theta], key) -> dict of [B, ...]``: the kernels on every theta."""
+    return jax.jit(_count(arm, "measure", jax.vmap(make_measure(meta), in_axes=(0, None))))
+
+
+def run_grid_chunk(chunk_fn, states, pressures, diversities, n: int):
+    """Advance a group of grid points ``n`` generations: the boundary sharding wraps."""
+    return chunk_fn(states, jnp.asarray(pressures, jnp.float32),
+                    jnp.asarray(diversities, jnp.int32), n)
+
+
+def measure_env_steps(meta: Meta) -> int:
+    """Env steps of one ``make_measure`` call on one theta (rollouts counted, not physics)."""
+    cfg, lr = meta.cfg, meta.learner
+    ms, t = cfg.measure, cfg.task
+    k, p, e = lr.lifetime, lr.num_candidates, t.eval_episodes
+    n_cols = ms.heldout_tasks + (int(meta.family.proxy_tasks().shape[0]) if ms.proxies else 0)
+    per_task = (k * p if p else 0) + (k + 1) * e + n_cols * e + ms.reference_samples * e
+    per_task += k * ms.alignment_samples
+    steps = 1 if meta.family.name == "analytic" else t.episode_length
+    return ms.heldout_tasks * per_task * steps
+
+
+# --- the driver ---------------------------------------------------------------------------------
+@dataclass
+class ArmResult:
+    """One learner evolved on the whole grid. Arrays have a leading grid axis ``[G]``."""
+
+    learner: str
+    history: dict  # metric -> [G, generations] (meta-generation metrics, e.g. fitness_mean)
+    measures: dict  # generation -> {kernel output -> [G, ...]}
+    theta: np.ndarray  # [G, D_theta] evolved mean theta at the end
+    describe: dict  # generation -> {name -> [G]} learner.describe of the mean theta
+    env_steps: int
+    wall_s: float
+    first_chunk_s: float  # includes the compile of the chunk program
+    measure_s: float  # includes the compile of the measure program
+    group_size: int
+    groups: int
+    chunk: int
+    traces: dict = field(default_factory=dict)
+
+
+@dataclass
+class SweepResult:
+    """What :func:`sweep` returns. ``arms`` maps learner name -> :class:`ArmResult`."""
+
+    cfg: Config
+    grid: Grid
+    arms: dict
+    out_dir: Path | None
+    wall_s: float
+    env_steps: int
+    report: dict | None = None
+
+
+class _Line:
+    """One progress line on stderr, redrawn between chunks."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.t0 = time.perf_counter()
+
+    def show(self, text: str):
+        if self.enabled:
+            sys.stderr.write("\r" + text.ljust(110))
+            sys.stderr.flush()
+
+    def done(self):
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _describe(meta: Meta, thetas) -> dict:
+    out = jax.vmap(meta.learner.describe)(jnp.asarray(thetas))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def run_arm(cfg: Config, grid: Grid, learner: str, *, progress: bool = True,
+            meta: Meta | None = None, line: _Line | None = None) -> ArmResult:
+    """Evolve ``learner`` on every grid point; measure at :func:`measure_generations`."""
+    meta = meta or Meta(cfg, learner)
+    line = line or _Line(progress)
+    t_arm = time.perf_counter()
+    chunk_fn = make_grid_chunk(meta, learner)
+    measure_fn = make_grid_measure(meta, learner)
+    key = jax.random.fold_in(jax.random.PRNGKey(cfg.measure.seed), 1)
+    n = chunk_length(cfg)
+    total = cfg.meta.generations
+    when = measure_generations(cfg)
+    size = group_size(meta, grid.size)
+    parts = groups(grid.size, size)
+    hist_parts: list[dict] = []
+    meas_parts: dict[int, list[dict]] = {g: [] for g in when}
+    desc_parts: dict[int, list[dict]] = {g: [] for g in when}
+    theta_parts = []
+    first_chunk_s, measure_s = None, 0.0
+    done_gens = 0
+
+    def measure(states, gen, real):
+        nonlocal measure_s
+        tm = time.perf_counter()
+        thetas = meta.mean_theta(states)
+        out = jax.device_get(measure_fn(thetas, key))
+        measure_s += time.perf_counter() - tm
+        meas_parts[gen].append({k: np.asarray(v)[:real] for k, v in out.items()})
+        desc_parts[gen].append({k: v[:real] for k, v in _describe(meta, thetas).items()})
+
+    for gi, idx in enumerate(parts):
+        real = int(np.unique(idx).shape[0]) if gi == len(parts) - 1 else idx.shape[0]
+        states = initial_states(meta, cfg, grid.seed[idx])
+        measure(states, 0, real)
+        chunks = []
+        gen = 0
+        while gen < total:
+            tc = time.perf_counter()
+            states, metrics = run_grid_chunk(chunk_fn, states, grid.pressure[idx],
+                                             grid.diversity[idx], n)
+            metrics = jax.device_get(metrics)
+            dt = time.perf_counter() - tc
+            first_chunk_s = dt if first_chunk_s is None else first_chunk_s
+            chunks.append({k: np.asarray(v)[:real] for k, v in metrics.items()})
+            gen += n
+            done_gens += n * real
+            if gen in when:
+                measure(states, gen, real)
+            elapsed = time.perf_counter() - t_arm
+            fit = float(np.nanmean(chunks[-1]["fitness_mean"][:, -1]))
+            rate = n * real * meta.env_steps_per_generation / max(dt, 1e-9)
+            eta = elapsed / max(done_gens, 1) * (grid.size * total - done_gens)
+            extra = ""
+            if "mean_step" in chunks[-1]:
+                extra = f"  step {float(np.mean(chunks[-1]['mean_step'][:, -1])):+.3f}"
+            line.show(f"[{learner}] group {gi + 1}/{len(parts)}  gen {gen}/{total}  "
+                      f"fitness {fit:9.3f}{extra}  {rate / 1e3:6.1f}k steps/s  "
+                      f"{elapsed:5.0f}s  ETA {eta:4.0f}s")
+        hist_parts.append({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]})
+        theta_parts.append(np.asarray(meta.mean_theta(states))[:real])
+    line.done()
+
+    def cat(dicts):
+        return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
+
+    steps = grid.size * (total * meta.env_steps_per_generation
+                         + len(when) * measure_env_steps(meta))
+    return ArmResult(
+        learner=learner, history=cat(hist_parts),
+        measures={g: cat(v) for g, v in meas_parts.items()},
+        theta=np.concatenate(theta_parts),
+        describe={g: cat(v) if v and v[0] else {} for g, v in desc_parts.items()},
+        env_steps=int(steps), wall_s=time.perf_counter() - t_arm,
+        first_chunk_s=float(first_chunk_s or 0.0), measure_s=measure_s, group_size=size,
+        groups=len(parts), chunk=n,
+        traces={w: TRACES.get((learner, w), 0) for w in ("chunk", "measure")})
+
+
+def arms_of(cfg: Config) -> list[str]:
+    """Learners a sweep evolves: the configured one, then the control unless it is it."""
+    arms = [cfg.learner.kind]
+    if cfg.sweep.control and cfg.learner.kind != CONTROL:
+        arms.append(CONTROL)
+    return arms
+
+
+def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None = None,
+          report: bool = True) -> SweepResult:
+    """Run the sweep of ``cfg.sweep`` (every arm), then write the report when ``out`` is given.
+
+    Returns a :class:`SweepResult`; with ``out`` the run directory holds ``config.yaml``,
+    ``report.json``, ``report.md``, ``sweep.npz`` and the PNG plots.
+    """
+    from meta_evo.runs import create_run_dir, write_config
+
+    out_dir = create_run_dir(out) if out is not None else None
+    if out_dir is not None:
+        write_config(out_dir, cfg)
+    show = cfg.log.progress if progress is None else progress
+    t0, c0 = time.perf_counter(), time.process_time()
+    grid = make_grid(cfg)
+    line = _Line(show)
+    arms = {}
+    for learner in arms_of(cfg):
+        arms[learner] = run_arm(cfg, grid, learner, progress=show, line=line)
+    res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
+                      wall_s=time.perf_counter() - t0,
+                      env_steps=sum(a.env_steps for a in arms.values()))
+    if out_dir is not None:
+        save_arrays(out_dir / "sweep.npz", res)
+    if report:
+        from meta_evo.report import build_report, write_report
+
+        res.report = build_report(res)
+        res.report["cpu_s"] = round(time.process_time() - c0, 1)
+        if out_dir is not None:
+            write_report(out_dir, res.report)
+    return res
+
+
+def save_arrays(path: Path, res: SweepResult) -> None:
+    """Every array of the sweep in one ``.npz``: grid axes, and per arm the final thetas,
+    histories and every measured output (``{arm}/{generation}/{name}``)."""
+    g = res.grid
+    arrays = {f"grid/{k}": getattr(g, k) for k in
+              ("intensity", "pressure", "seed", "diversity", "level", "div_index")}
+    for name, a in res.arms.items():
+        arrays[f"{name}/theta"] = a.theta
+        arrays.update({f"{name}/history/{k}": v for k, v in a.history.items()})
+        for gen, meas in a.measures.items():
+            arrays.update({f"{name}/{gen}/{k}": v for k, v in meas.items()})
+    np.savez_compressed(path, **arrays)
