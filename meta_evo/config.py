@@ -58,6 +58,8 @@ class MetaConfig:
     population: int = 16  # M, meta-population size
     generations: int = 40  # meta-generations
     sigma: float = 0.1  # meta-ES search scale
+    antithetic: bool = True  # Open_ES mirrored sampling (needs an even population); false gives
+    # iid members, for which the response to selection is exactly sigma * intensity
     selection: str = "truncation"  # truncation (pressure = elite fraction) | boltzmann (beta)
     pressure: float = 0.25  # elite fraction (truncation) or beta (boltzmann)
     chunk: int = 10  # generations per jitted chunk (progress, logs, checkpoints between)
@@ -256,7 +258,8 @@ def validate(cfg: Config) -> Config:
     need(lr.hidden >= 1, "learner.hidden", "must be >= 1")
     need(m.strategy in STRATEGIES, "meta.strategy", known(f"strategy {m.strategy!r}", STRATEGIES))
     need(m.population >= 2, "meta.population", f"must be >= 2, got {m.population}")
-    need(m.population % 2 == 0, "meta.population",
+    need(m.population % 2 == 0 or not (m.antithetic and m.strategy == "Open_ES"),
+         "meta.population",
          f"must be even for antithetic sampling, got {m.population}")
     need(m.generations >= 1, "meta.generations", f"must be >= 1, got {m.generations}")
     need(m.sigma > 0, "meta.sigma", f"must be > 0, got {m.sigma}")
