@@ -14,7 +14,7 @@ EXIT_USAGE = 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
-        sys.stderr.write(f"meta-evo: error: {message}\n")
+        sys.stderr.write(f"meta-evo: error: {_one_line(message)}\n")
         raise SystemExit(EXIT_USAGE)
 
 
@@ -33,6 +33,11 @@ def _split(args: list[str]) -> tuple[str | None, list[str]]:
 
 class _UsageError(Exception):
     pass
+
+
+def _one_line(message) -> str:
+    """User text (paths, keys) may hold newlines: escape them so an error stays one line."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  report: {res.out_dir / 'report.md'}")
             return 0
     except (ConfigError, RunDirError, _UsageError) as e:
-        sys.stderr.write(f"meta-evo: error: {e}\n")
+        sys.stderr.write(f"meta-evo: error: {_one_line(e)}\n")
         return EXIT_USAGE
     return EXIT_USAGE  # pragma: no cover
 
