@@ -1,0 +1,88 @@
+"""One compile per sweep shape: the engine's chunk program is traced and compiled once across
+chunks, across a resume from host arrays, and across the chunks of a vmapped sweep.
+
+Counted two ways: a counter in the traced function (one increment per trace) and the jit's own
+cache (``_cache_size()``: one entry per compiled signature)."""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from meta_evo import sharding
+from meta_evo.config import load_config
+from meta_evo.meta import Meta
+
+ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=1",
+            "learner.lifetime=2", "learner.candidates=2", "meta.population=4",
+            "log.progress=false"]
+REACHER = ["task.family=reacher_goal", "task.backend=spring", "task.episode_length=5",
+           "task.tasks_per_member=1", "agent.kind=pd", "learner.lifetime=1",
+           "learner.candidates=2", "meta.population=4", "log.progress=false"]
+
+
+def counted(fn):
+    """``fn`` with a ``traces`` counter, bumped each time JAX traces it."""
+    def wrapper(*args, **kw):
+        wrapper.traces += 1
+        return fn(*args, **kw)
+    wrapper.traces = 0
+    return wrapper
+
+
+def chunks_compile_once(overrides, chunks=3):
+    meta = Meta(load_config(None, overrides))
+    meta.run_chunk = counted(meta.run_chunk)  # jit_chunk (cached_property) jits this one
+    pressure, diversity = np.float32(0.5), np.int32(1)
+    state = meta.init(jax.random.PRNGKey(0))
+    for _ in range(chunks):
+        state, metrics = meta.jit_chunk(state, pressure, diversity, 2)
+    jax.block_until_ready(state)
+    assert int(state.generation) == 2 * chunks
+    # a resume restores the state from host arrays (checkpoint): still the same program
+    restored = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), state)
+    state, _ = meta.jit_chunk(restored, pressure, diversity, 2)
+    # and a fresh init of another seed
+    meta.jit_chunk(meta.init(jax.random.PRNGKey(1)), np.float32(0.9), np.int32(0), 2)
+    assert meta.run_chunk.traces == 1
+    assert meta.jit_chunk._cache_size() == 1
+    return meta
+
+
+def test_init_state_has_no_weak_types():
+    meta = Meta(load_config(None, ANALYTIC))
+    state = meta.init(jax.random.PRNGKey(0))
+    weak = [p for p, x in jax.tree_util.tree_leaves_with_path(state)
+            if getattr(x, "weak_type", False)]
+    assert not weak, f"weak-typed leaves after init: {weak}"
+
+
+def test_analytic_chunks_compile_once():
+    chunks_compile_once(ANALYTIC)
+
+
+def test_vmapped_sweep_compiles_once_across_grid_chunks():
+    meta = Meta(load_config(None, ANALYTIC))
+    meta.run_chunk = counted(meta.run_chunk)
+    fn = sharding.vmapped_sweep(meta, 2)
+    g = 5
+    states = jax.vmap(meta.init)(jax.random.split(jax.random.PRNGKey(0), g))
+    pressures = jnp.linspace(0.25, 1.0, g)
+    diversities = jnp.array([1, 0, 1, 0, 1], jnp.int32)
+    done = []
+    out_states, metrics = sharding.run_in_chunks(
+        fn, (states, pressures, diversities), 2, on_chunk=lambda a, b: done.append((a, b)))
+    assert done == [(0, 2), (2, 4), (4, 5)]  # three chunks, the last one padded
+    assert out_states.generation.shape == (g,)
+    assert np.all(out_states.generation == 2)
+    assert metrics["fitness_mean"].shape == (g, 2)
+    assert meta.run_chunk.traces == 1
+    assert fn._cache_size() == 1
+
+
+@pytest.mark.skipif(os.environ.get("META_EVO_SKIP_BRAX_COMPILE") == "1",
+                    reason="Brax compile skipped on request")
+def test_reacher_chunks_compile_once():
+    chunks_compile_once(REACHER, chunks=2)
