@@ -55,31 +55,39 @@ def make_measure(meta, learner_evaluate=None):
     n_eval, n_ref, n_align, sig = (cfg.task.eval_episodes, ms.reference_samples,
                                    ms.alignment_samples, ms.alignment_noise)
 
-    def score(phi, tau, key):
-        """Mean return over ``n_eval`` rollouts: ``[]``."""
-        rets = jax.vmap(evaluate, (None, None, 0))(phi, tau, jax.random.split(key, n_eval))
-        return jnp.mean(rets)
-
-    def es_gradient(phi, tau, key):
-        """Antithetic ES estimate of grad R_tau at ``phi``: ``[D_phi]``."""
-        k_eps, k_eval = jax.random.split(key)
-        eps = antithetic_noise(k_eps, n_align, phi.shape[-1])
-        rets = jax.vmap(evaluate, (0, None, None))(phi + sig * eps, tau, k_eval)
-        half = n_align // 2
-        diff = rets[:half] - rets[half:]
-        return diff @ eps[:half] / (2.0 * sig * half)
+    def scores(phis, tau_rows, key):
+        """Mean return over ``n_eval`` rollouts of each ``phis[i]`` on ``tau_rows[i]``: ``[B]``.
+        Every rollout of a measurement goes through this one batched call, so the program holds
+        one rollout besides the lifetime's (a Brax rollout costs 10-60 s to compile on CPU)."""
+        def one(k):
+            return jax.vmap(evaluate, (0, 0, None))(phis, tau_rows, k)
+        return jnp.mean(jax.vmap(one)(jax.random.split(key, n_eval)), axis=0)
 
     def per_task(theta, tau, key):
         k_life, k_eval, k_ref, k_align = jax.random.split(key, 4)
         _, aux = lifetime(theta, tau, k_life)
         phis = aux["phis"]  # [K+1, D_phi]
-        curve = jax.vmap(score, (0, None, None))(phis, tau, k_eval)  # [K+1]
-        row = jax.vmap(score, (None, 0, None))(phis[-1], columns, k_eval)  # [n + n_proxy]
-        ref_phis = jax.vmap(agent.init)(jax.random.split(k_ref, n_ref))
-        refs = jax.vmap(score, (0, None, None))(ref_phis, tau, k_eval)  # [R]
-        steps = phis[1:] - phis[:-1]  # [K, D_phi]
-        grads = jax.vmap(es_gradient, (0, None, 0))(
-            phis[:-1], tau, jax.random.split(k_align, max(steps.shape[0], 1))[:steps.shape[0]])
+        n_k, d = phis.shape[0] - 1, phis.shape[1]
+        n_col = columns.shape[0]
+        ref_phis = jax.vmap(agent.init)(jax.random.split(k_ref, n_ref))  # [R, D_phi]
+        # antithetic probes around each phi_k, k < K, for the ES gradient estimate (none for a
+        # learner that never moves: its alignment is 0 by definition)
+        n_probe = n_k if learner.num_candidates > 0 else 0
+        eps = jax.vmap(lambda k: antithetic_noise(k, n_align, d))(
+            jax.random.split(k_align, max(n_probe, 1))[:n_probe])  # [K, S, D_phi]
+        probes = (phis[:n_probe, None, :] + sig * eps).reshape(-1, d)  # [K*S, D_phi]
+        batch = jnp.concatenate([phis, jnp.broadcast_to(phis[-1], (n_col, d)), ref_phis, probes])
+        tau_b = jnp.broadcast_to(tau, (batch.shape[0], tau.shape[-1]))
+        tau_b = tau_b.at[n_k + 1:n_k + 1 + n_col].set(columns)
+        out = scores(batch, tau_b, k_eval)
+        curve = out[:n_k + 1]  # [K+1]
+        row = out[n_k + 1:n_k + 1 + n_col]  # [n + n_proxy]
+        refs = out[n_k + 1 + n_col:n_k + 1 + n_col + n_ref]  # [R]
+        probe = out[n_k + 1 + n_col + n_ref:].reshape(n_probe, n_align)  # [K, S]
+        half = n_align // 2
+        grads = jnp.einsum("ks,ksd->kd", probe[:, :half] - probe[:, half:],
+                           eps[:, :half]) / (2.0 * sig * half)  # [K, D_phi]
+        steps = (phis[1:] - phis[:-1])[:n_probe]  # [K, D_phi]
         cos = kernels.update_alignment(steps, grads)  # [K]
         moved = jnp.linalg.norm(steps, axis=-1) > 0
         return curve, row, refs, cos, moved
