@@ -99,12 +99,17 @@ def _by_level(grid, values: np.ndarray, div_index: int, levels: int, seeds: int)
 
 
 def _paired(values: np.ndarray, control: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """Replace non-finite entries by their partner (difference 0: no effect claimed)."""
+    """Replace non-finite entries by their partner (difference 0: no effect claimed), and
+    treat differences at float-rounding size (relative 1e-5 of the metric's spread) as 0, so
+    a theta that moved by rounding alone (e.g. at intensity 0) is not an effect."""
     bad = ~np.isfinite(values) | ~np.isfinite(control)
     v = np.where(np.isfinite(values), values, control)
     c = np.where(np.isfinite(control), control, v)
     v = np.where(np.isfinite(v), v, 0.0)
     c = np.where(np.isfinite(c), c, 0.0)
+    both = np.concatenate([v.ravel(), c.ravel()])
+    tol = 1e-5 * max(float(np.ptp(both)), float(np.abs(both).max(initial=0.0)), 1e-12)
+    v = np.where(np.abs(v - c) <= tol, c, v)
     return v, c, int(bad.sum())
 
 
@@ -263,7 +268,8 @@ def build_report(res) -> dict:
                       "first_chunk_s_incl_compile": round(a.first_chunk_s, 2),
                       "measure_s_incl_compile": round(a.measure_s, 2),
                       "env_steps": a.env_steps, "group_size": a.group_size,
-                      "groups": a.groups, "chunk": a.chunk, "traces": a.traces}
+                      "groups": a.groups, "chunk": a.chunk, "traces": a.traces,
+                      "shared_measure": a.shared_measure}
                for name, a in res.arms.items()}
     raw = {float(i): _py(grid.pressure[grid.level == li][0])
            for li, i in enumerate(sw.intensities)}
@@ -399,12 +405,15 @@ def markdown(rep: dict) -> str:
               "- `cross_task_matrix.png`: the cross-task matrix of the strongest point and of "
               "the control at the same point.", ""]
     t = rep["timings"]
-    lines += ["## Cost", "", "| arm | wall s | first chunk s (compile) | measure s (compile) | "
-              "env steps | chunk program traces |", "|---|---|---|---|---|---|"]
+    lines += ["## Cost", "", "| arm | wall s | first chunk s (with compile) | measure s (with "
+              "compile) | env steps | compiles (chunk, measure) |", "|---|---|---|---|---|---|"]
     for a, v in t.items():
+        meas = "shared" if v.get("shared_measure") else v["traces"]["measure"]
         lines.append(f"| {a} | {v['wall_s']} | {v['first_chunk_s_incl_compile']} | "
                      f"{v['measure_s_incl_compile']} | {v['env_steps']:,} | "
-                     f"{v['traces']['chunk']} |")
+                     f"{v['traces']['chunk']}, {meas} |")
+    if "cpu_s" in rep:
+        lines += ["", f"Process CPU time {rep['cpu_s']:.0f} s."]
     vers = rep["versions"]
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()), ""]
     return "\n".join(lines)

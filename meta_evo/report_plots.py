@@ -64,6 +64,7 @@ def phase_diagram(rep: dict, path: Path) -> Path:
     span = float(ints[-1] - ints[0]) if len(ints) > 1 else 1.0
     off = 0.012 * span  # control arm drawn beside, and the diversity levels apart
     n = len(PHASE_METRICS)
+    raw_name = "elite fraction" if ax_["selection"] == "truncation" else "Boltzmann beta"
     cols = 4
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.5 * rows + 0.9), squeeze=False)
@@ -105,11 +106,14 @@ def phase_diagram(rep: dict, path: Path) -> Path:
                        textcoords="offset points", fontsize=8, color="0.4")
         a.set_title(label, fontsize=11)
         a.set_xticks(ints)
-        a.set_xticklabels([f"{i:g}" for i in ints], fontsize=8)
+        bottom = k // cols == rows - 1 or k + cols >= n
+        raw = ax_["raw_pressures"]
+        a.set_xticklabels([f"{i:g}\n({r:.2f})" if bottom else f"{i:g}"
+                           for i, r in zip(ints, raw, strict=True)], fontsize=8)
         a.tick_params(axis="y", labelsize=8)
         a.grid(alpha=0.25)
-        if k // cols == rows - 1:
-            a.set_xlabel("selection intensity i", fontsize=9)
+        if bottom:
+            a.set_xlabel(f"selection intensity i  (raw: {raw_name})", fontsize=9)
     for k in range(n, rows * cols):
         axes[k // cols][k % cols].axis("off")
     handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
@@ -124,8 +128,8 @@ def phase_diagram(rep: dict, path: Path) -> Path:
                frameon=False, bbox_to_anchor=(0.5, 1.0))
     fig.suptitle(f"Where learned optimization shows up: {rep['family']}, {rep['agent']} agent, "
                  f"{ax_['seeds']} seeds, {rep['generations']} meta-generations of "
-                 f"{ax_['population']}", y=0.955, fontsize=12)
-    fig.tight_layout(rect=(0, 0, 1, 0.92))
+                 f"{ax_['population']}", y=0.962, fontsize=12)
+    fig.tight_layout(rect=(0, 0, 1, 0.945))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path

@@ -14,10 +14,14 @@ Design (one compile per arm, bounded memory, a paired design):
   points for ``n`` generations; the driver loops over chunks of generations (a progress line
   between chunks) and over groups of grid points sized to ``sweep.memory_budget_mb``; the last
   group is padded to the same size, so neither chunks nor groups recompile;
-- ``jit(vmap(make_measure(meta)))`` measures every evolved mean ``theta`` at generation 0 (the
-  meta-init theta: the no-learning baseline), every ``sweep.measure_every`` generations and at
-  the end, with one fixed measurement key (common random numbers across the grid);
-- the control arm evolves the ``amortized`` learner on the same grid with the same seeds.
+- one jitted measurement program (``make_measure(meta)`` mapped over the group's thetas: ``vmap``
+  on accelerators, ``lax.map`` on CPU, see :func:`measure_mode`) measures every evolved mean
+  ``theta`` at generation 0 (the meta-init theta: the no-learning baseline), every
+  ``sweep.measure_every`` generations and at the end, with one fixed measurement key (common
+  random numbers across the grid);
+- the control arm evolves the ``amortized`` learner on the same grid with the same seeds; it is
+  measured through the learner arm's program where it embeds exactly (the inner ES with step 0,
+  see :func:`control_embedding`), which saves a compile.
 
 ``run_grid_chunk`` is the function boundary that sharding wraps: it takes a group of states and
 their pressures and diversities and advances them ``n`` generations.
@@ -44,11 +48,6 @@ CONTROL = "amortized"
 # allowance for the scan carry, temporaries and XLA's buffers (measured loosely on CPU).
 _STATE_OVERHEAD = 16
 _MIN_STATE_BYTES = 256
-
-# Python-side trace counters, incremented when jax traces a sweep program (not when it runs):
-# ``TRACES[(arm, "chunk")] == 1`` after a sweep means its chunk program compiled once.
-TRACES: dict[tuple[str, str], int] = {}
-
 
 # --- the grid -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -143,24 +142,67 @@ def groups(grid_size: int, size: int) -> list[np.ndarray]:
 
 
 # --- the compiled programs ----------------------------------------------------------------------
-def _count(arm: str, what: str, fn):
+def _count(traces: dict | None, what: str, fn):
+    """``fn`` that adds 1 to ``traces[what]`` each time jax traces it (a trace precedes every
+    compile, so a count of 1 after a sweep means its program compiled once)."""
+    if traces is None:
+        return fn
+
     def traced(*args):
-        TRACES[(arm, what)] = TRACES.get((arm, what), 0) + 1
+        traces[what] = traces.get(what, 0) + 1
         return fn(*args)
     return traced
 
 
-def make_grid_chunk(meta: Meta, arm: str = ""):
+def make_grid_chunk(meta: Meta, traces: dict | None = None):
     """``fn(states [B], pressures [B], diversities [B], n) -> (states, metrics [B, n])``,
     jitted with ``n`` static: the one program of an arm."""
-    fn = _count(arm, "chunk", jax.vmap(meta.run_chunk, in_axes=(0, 0, 0, None)))
+    fn = _count(traces, "chunk", jax.vmap(meta.run_chunk, in_axes=(0, 0, 0, None)))
     donate = (0,) if jax.default_backend() != "cpu" else ()
     return jax.jit(fn, static_argnums=3, donate_argnums=donate)
 
 
-def make_grid_measure(meta: Meta, arm: str = ""):
-    """``fn(thetas [B, D_theta], key) -> dict of [B, ...]``: the kernels on every theta."""
-    return jax.jit(_count(arm, "measure", jax.vmap(make_measure(meta), in_axes=(0, None))))
+def measure_mode() -> str:
+    """How the measurement program batches thetas: ``"map"`` (``lax.map``, one theta at a time)
+    on CPU, where XLA's multi-threaded CPU runtime segfaults on the vmapped Brax measurement
+    (seen with jax 0.7 on reacher; the single-theta program runs fine); ``"vmap"`` elsewhere."""
+    return "map" if jax.default_backend() == "cpu" else "vmap"
+
+
+def make_grid_measure(meta: Meta, traces: dict | None = None, mode: str | None = None):
+    """``fn(thetas [B, D_theta], key) -> dict of [B, ...]``: the kernels on every theta, one
+    compiled program (``make_measure(meta)`` under ``lax.map`` or ``vmap``, see
+    :func:`measure_mode`)."""
+    one = make_measure(meta)
+    mode = mode or measure_mode()
+
+    def grid_measure(thetas, key):
+        if mode == "map":
+            return jax.lax.map(lambda t: one(t, key), thetas)
+        return jax.vmap(one, in_axes=(0, None))(thetas, key)
+    return jax.jit(_count(traces, "measure", grid_measure))
+
+
+def control_embedding(meta: Meta, control: Meta):
+    """``fn(control thetas [B, D_c]) -> learner thetas [B, D]`` that behave identically, or None.
+
+    The amortized control (theta = phi_0) is the inner ES with step 0: ``[phi_0, 0, log
+    noise]`` keeps ``phi_k = phi_0`` exactly, so its measurement is the control's own (lifetime
+    gain 0, flat curve, alignment 0, same matrix and references) and the control arm reuses
+    the learner arm's compiled measurement program instead of compiling a second one.
+    """
+    from meta_evo.learners import Amortized, InnerES
+
+    if not (isinstance(meta.learner, InnerES) and isinstance(control.learner, Amortized)):
+        return None
+    if meta.learner.phi_size != control.learner.theta_size:
+        return None  # pragma: no cover
+    extra = jnp.array([0.0, math.log(meta.learner.init_noise)], jnp.float32)
+
+    def embed(thetas):
+        thetas = jnp.asarray(thetas, jnp.float32)
+        return jnp.concatenate([thetas, jnp.broadcast_to(extra, (thetas.shape[0], 2))], axis=1)
+    return embed
 
 
 def run_grid_chunk(chunk_fn, states, pressures, diversities, n: int):
@@ -198,7 +240,8 @@ class ArmResult:
     group_size: int
     groups: int
     chunk: int
-    traces: dict = field(default_factory=dict)
+    traces: dict = field(default_factory=dict)  # {"chunk": n, "measure": n} traces (compiles)
+    shared_measure: bool = False  # measured through the learner arm's program (no own compile)
 
 
 @dataclass
@@ -237,19 +280,53 @@ def _describe(meta: Meta, thetas) -> dict:
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-def run_arm(cfg: Config, grid: Grid, learner: str, *, progress: bool = True,
-            meta: Meta | None = None, line: _Line | None = None) -> ArmResult:
-    """Evolve ``learner`` on every grid point; measure at :func:`measure_generations`."""
-    meta = meta or Meta(cfg, learner)
-    line = line or _Line(progress)
+@dataclass
+class ArmPrograms:
+    """An arm's compiled programs and what they cost: see :func:`arm_programs`."""
+
+    meta: Meta
+    chunk_fn: object  # jit(vmap(run_chunk)), n static
+    measure_fn: object  # fn(thetas [B, D_arm], key) -> dict of [B, ...]
+    measure_steps: int  # env steps of one measurement of one theta
+    traces: dict  # {"chunk": n, "measure": n}, filled in as jax traces
+    shared_measure: bool = False  # measured through another arm's program
+
+
+def arm_programs(cfg: Config, learners: list[str]) -> dict[str, ArmPrograms]:
+    """Build each arm's programs (nothing compiles until first called). The control reuses
+    the learner arm's measurement program where :func:`control_embedding` allows it."""
+    out: dict[str, ArmPrograms] = {}
+    for name in learners:
+        meta = Meta(cfg, name)
+        traces: dict[str, int] = {}
+        chunk_fn = make_grid_chunk(meta, traces)
+        first = out.get(learners[0])
+        embed = control_embedding(first.meta, meta) if first is not None else None
+        if embed is not None:
+            base = first.measure_fn
+
+            def measure_fn(thetas, key, base=base, embed=embed):
+                return base(embed(thetas), key)
+            out[name] = ArmPrograms(meta, chunk_fn, measure_fn, first.measure_steps, traces,
+                                    shared_measure=True)
+        else:
+            out[name] = ArmPrograms(meta, chunk_fn, make_grid_measure(meta, traces),
+                                    measure_env_steps(meta), traces)
+    return out
+
+
+def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
+            line: _Line | None = None) -> ArmResult:
+    """Evolve one arm on every grid point, ``size`` points at a time; measure the mean theta
+    at :func:`measure_generations`."""
+    meta = prog.meta
+    learner = meta.learner.name
+    line = line or _Line(False)
     t_arm = time.perf_counter()
-    chunk_fn = make_grid_chunk(meta, learner)
-    measure_fn = make_grid_measure(meta, learner)
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.measure.seed), 1)
     n = chunk_length(cfg)
     total = cfg.meta.generations
     when = measure_generations(cfg)
-    size = group_size(meta, grid.size)
     parts = groups(grid.size, size)
     hist_parts: list[dict] = []
     meas_parts: dict[int, list[dict]] = {g: [] for g in when}
@@ -262,7 +339,7 @@ def run_arm(cfg: Config, grid: Grid, learner: str, *, progress: bool = True,
         nonlocal measure_s
         tm = time.perf_counter()
         thetas = meta.mean_theta(states)
-        out = jax.device_get(measure_fn(thetas, key))
+        out = jax.device_get(prog.measure_fn(thetas, key))
         measure_s += time.perf_counter() - tm
         meas_parts[gen].append({k: np.asarray(v)[:real] for k, v in out.items()})
         desc_parts[gen].append({k: v[:real] for k, v in _describe(meta, thetas).items()})
@@ -270,12 +347,14 @@ def run_arm(cfg: Config, grid: Grid, learner: str, *, progress: bool = True,
     for gi, idx in enumerate(parts):
         real = int(np.unique(idx).shape[0]) if gi == len(parts) - 1 else idx.shape[0]
         states = initial_states(meta, cfg, grid.seed[idx])
+        line.show(f"[{learner}] group {gi + 1}/{len(parts)}  measuring generation 0 "
+                  f"(the first call compiles)  {time.perf_counter() - t_arm:5.0f}s")
         measure(states, 0, real)
         chunks = []
         gen = 0
         while gen < total:
             tc = time.perf_counter()
-            states, metrics = run_grid_chunk(chunk_fn, states, grid.pressure[idx],
+            states, metrics = run_grid_chunk(prog.chunk_fn, states, grid.pressure[idx],
                                              grid.diversity[idx], n)
             metrics = jax.device_get(metrics)
             dt = time.perf_counter() - tc
@@ -302,8 +381,7 @@ def run_arm(cfg: Config, grid: Grid, learner: str, *, progress: bool = True,
     def cat(dicts):
         return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
 
-    steps = grid.size * (total * meta.env_steps_per_generation
-                         + len(when) * measure_env_steps(meta))
+    steps = grid.size * (total * meta.env_steps_per_generation + len(when) * prog.measure_steps)
     return ArmResult(
         learner=learner, history=cat(hist_parts),
         measures={g: cat(v) for g, v in meas_parts.items()},
@@ -312,7 +390,8 @@ def run_arm(cfg: Config, grid: Grid, learner: str, *, progress: bool = True,
         env_steps=int(steps), wall_s=time.perf_counter() - t_arm,
         first_chunk_s=float(first_chunk_s or 0.0), measure_s=measure_s, group_size=size,
         groups=len(parts), chunk=n,
-        traces={w: TRACES.get((learner, w), 0) for w in ("chunk", "measure")})
+        traces={w: prog.traces.get(w, 0) for w in ("chunk", "measure")},
+        shared_measure=prog.shared_measure)
 
 
 def arms_of(cfg: Config) -> list[str]:
@@ -339,9 +418,10 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     t0, c0 = time.perf_counter(), time.process_time()
     grid = make_grid(cfg)
     line = _Line(show)
-    arms = {}
-    for learner in arms_of(cfg):
-        arms[learner] = run_arm(cfg, grid, learner, progress=show, line=line)
+    progs = arm_programs(cfg, arms_of(cfg))
+    # one group size for every arm, so a shared measurement program sees one shape
+    size = min(group_size(p.meta, grid.size) for p in progs.values())
+    arms = {name: run_arm(cfg, grid, p, size, line=line) for name, p in progs.items()}
     res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
                       wall_s=time.perf_counter() - t0,
                       env_steps=sum(a.env_steps for a in arms.values()))
