@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from meta_evo.runs import RunDirError, read_jsonl, to_py, write_json
+from meta_evo.runs import RunDirError, read_jsonl, read_run_config, to_py, write_json
 
 TRAIN_FIELDS = ("fitness_mean", "fitness_best", "nan_members", "nan_inner")
 
@@ -36,14 +36,8 @@ class Run:
     """
 
     def __init__(self, path: str | Path):
-        from meta_evo.config import load_config
-
         self.path = Path(path)
-        if not self.path.is_dir():
-            raise RunDirError(f"{self.path}: no such run directory")
-        if not (self.path / "config.yaml").is_file():
-            raise RunDirError(f"{self.path}: not a run directory (no config.yaml)")
-        self.config = load_config(self.path / "config.yaml")
+        self.config = read_run_config(self.path)
         self.metrics = read_jsonl(self.path / "metrics.jsonl")
         s = self.path / "summary.json"
         self.summary = json.loads(s.read_text()) if s.is_file() else None

@@ -19,7 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from meta_evo.config import Config, load_config
+from meta_evo.config import Config
 from meta_evo.meta import Meta
 from meta_evo.runs import (
     Progress,
@@ -30,6 +30,7 @@ from meta_evo.runs import (
     create_run_dir,
     metrics_rows,
     platform_info,
+    read_run_config,
     to_py,
     versions,
     write_config,
@@ -90,7 +91,7 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
 
     warn = warn or _warn
     run_dir = Path(run_dir)
-    cfg = _run_config(run_dir)
+    cfg = read_run_config(run_dir)
     meta = meta or Meta(cfg)
     ckpt = Checkpoints(run_dir / "checkpoints", keep=cfg.checkpoint.keep)
     for p in ckpt.partial_writes():
@@ -98,6 +99,9 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
         warn(f"{p.name}: unfinished checkpoint write (process killed while saving); "
              f"moved to {dest}")
     step, state, extra = latest_good(ckpt, meta, cfg, warn, move_damaged=True)
+    # restored arrays are committed to a device, fresh ones are not: jit would compile the chunk
+    # a second time for them; a host round trip gives the same (uncommitted) arguments as run()
+    state = jax.tree.map(jax.numpy.asarray, jax.device_get(state))
     lines = list(extra["metrics"])
     if step >= cfg.meta.generations and (run_dir / "summary.json").is_file():
         rows = [json.loads(x) for x in lines]
@@ -114,14 +118,6 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
 def _warn(msg: str) -> None:
     sys.stderr.write(f"meta-evo: warning: {msg}\n")
     sys.stderr.flush()
-
-
-def _run_config(run_dir: Path) -> Config:
-    if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: no such run directory")
-    if not (run_dir / "config.yaml").is_file():
-        raise RunDirError(f"{run_dir}: not a run directory (no config.yaml)")
-    return load_config(run_dir / "config.yaml")
 
 
 def latest_good(ckpt, meta: Meta, cfg: Config, warn, move_damaged: bool = False):

@@ -42,7 +42,11 @@ def default_out(cfg: Config, kind: str = "run") -> Path:
 def create_run_dir(out: str | Path) -> Path:
     """Create ``out`` (and parents); refuse if it exists already, whatever it holds."""
     out = Path(out)
-    if out.exists():
+    try:
+        exists = out.exists()
+    except (OSError, ValueError) as e:  # e.g. a NUL byte or an unencodable name
+        raise RunDirError(f"{str(out)!r}: not a usable path ({e})") from None
+    if exists:
         raise RunDirError(f"{out}: run directory exists already; choose another --out "
                           f"(or `meta-evo resume {out}` to continue it)")
     try:
@@ -221,6 +225,20 @@ class Signals:
             signal.signal(s, h)
         self._old.clear()
         return False
+
+
+def read_run_config(run_dir: Path) -> Config:
+    """The config of an existing run directory; RunDirError (one line) when there is none."""
+    try:
+        is_dir, has_cfg = run_dir.is_dir(), (run_dir / "config.yaml").is_file()
+    except (OSError, ValueError) as e:  # e.g. a NUL byte or an unencodable name
+        raise RunDirError(f"{str(run_dir)!r}: not a usable path ({e})") from None
+    if not is_dir:
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not has_cfg:
+        raise RunDirError(f"{run_dir}: not a run directory (no config.yaml)")
+    from meta_evo.config import load_config
+    return load_config(run_dir / "config.yaml")
 
 
 def write_config(out: Path, cfg: Config) -> None:

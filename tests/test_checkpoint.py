@@ -1,0 +1,235 @@
+"""Checkpoints: orbax round trip, schedule and retention, damage handling, config guard, analysis.
+
+All on the analytic family (no physics: compiles in seconds); one shared finished run per module.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from meta_evo import api, cli
+from meta_evo.analysis import analyze, load_run
+from meta_evo.checkpoint import Checkpoints, abstract_state, state_digest
+from meta_evo.config import load_config
+from meta_evo.meta import Meta
+from meta_evo.runs import RunDirError
+
+ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=1",
+            "learner.lifetime=2", "learner.candidates=2", "meta.population=4",
+            "meta.generations=10", "meta.chunk=2", "checkpoint.every=2", "checkpoint.keep=3",
+            "log.progress=false"]
+TIMING = ("wall_s", "steps_per_s")
+
+
+def tree_bytes(tree) -> list[bytes]:
+    return [np.asarray(x).tobytes() for x in jax.tree.leaves(tree)]
+
+
+def dir_hash(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def strip(rows):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in rows]
+
+
+def read_rows(run_dir: Path):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_config(None, ANALYTIC)
+
+
+@pytest.fixture(scope="module")
+def meta(cfg):
+    return Meta(cfg)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, cfg, meta):
+    """A finished 10-generation run (checkpoints 0, 6, 8, 10) and its result."""
+    out = tmp_path_factory.mktemp("ck") / "run"
+    res = api.run(cfg, out, meta=meta)
+    return out, res
+
+
+def copy_run(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "run"
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_schedule_retention_and_round_trip(finished, cfg, meta):
+    out, res = finished
+    assert sorted(os.listdir(out)) == ["checkpoints", "config.yaml", "metrics.jsonl",
+                                       "summary.json"]
+    ck = Checkpoints(out / "checkpoints", read_only=True)
+    assert ck.steps() == [0, 6, 8, 10]  # keep=3 newest, plus generation 0
+    assert res.summary["checkpoints"] == [0, 6, 8, 10]
+    state, extra = ck.restore(10, abstract_state(meta, cfg.seed))
+    assert tree_bytes(state) == tree_bytes(res.state)
+    assert extra["state_sha256"] == state_digest(res.state)
+    assert extra["config"] == json.loads(json.dumps(cfg.to_dict()))
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert extra["metrics"] == lines and len(lines) == 10
+    # the abstract target is placed on this process's device: a GPU checkpoint restores on CPU
+    for leaf in jax.tree.leaves(state):
+        assert leaf.devices() == {jax.local_devices()[0]}
+    # generation 0 holds the meta-init, before any generation ran
+    s0, e0 = ck.restore(0, abstract_state(meta, cfg.seed))
+    assert int(s0.generation) == 0 and e0["metrics"] == []
+    assert tree_bytes(s0) == tree_bytes(meta.init(jax.random.PRNGKey(cfg.seed)))
+
+
+def test_checkpoint_every_rounds_up_to_chunk_boundaries(tmp_path):
+    cfg = load_config(None, [*ANALYTIC, "meta.chunk=3", "checkpoint.every=4",
+                             "checkpoint.keep=10"])
+    res = api.run(cfg, tmp_path / "run")
+    # chunk boundaries 3, 6, 9, 10: 6 is the first at/after 4, 9 the first at/after 8; 10 = end
+    assert res.summary["checkpoints"] == [0, 6, 9, 10]
+
+
+def test_load_run_api(finished, meta):
+    out, res = finished
+    run = load_run(out)
+    assert run.config.meta.generations == 10
+    assert run.steps == [0, 6, 8, 10]
+    assert strip(run.metrics) == strip(res.metrics)
+    assert run.summary["generations"] == 10
+    np.testing.assert_array_equal(run.mean_theta(), res.mean_theta)
+    assert int(run.restore(6).generation) == 6
+    assert len(run.checkpoint_metrics(8)) == 8
+    with pytest.raises(RunDirError, match="no checkpoint at generation 7"):
+        run.restore(7)
+    assert "checkpoints=[0, 6, 8, 10]" in repr(run)
+
+
+def corrupt_newest(run_dir: Path) -> int:
+    """Truncate the largest data file of the newest checkpoint's state; return its step."""
+    steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    newest = run_dir / "checkpoints" / str(steps[-1]) / "state"
+    files = sorted((p for p in newest.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    victim = files[-1]
+    with victim.open("r+b") as f:
+        f.truncate(victim.stat().st_size // 2)
+    return steps[-1]
+
+
+def test_corrupt_newest_falls_back_with_one_warning(finished, tmp_path, capsys, meta):
+    src, ref = finished
+    run_dir = copy_run(src, tmp_path)
+    bad = corrupt_newest(run_dir)
+    assert bad == 10
+    warnings = []
+    res = api.resume(run_dir, meta=meta, warn=warnings.append)
+    assert len(warnings) == 1
+    assert "checkpoint at generation 10 is damaged" in warnings[0]
+    assert "trying generation 8" in warnings[0]
+    assert res.resumed_from == 8 and res.generation == 10 and not res.noop
+    # nothing deleted: the damaged checkpoint was moved aside
+    assert (run_dir / "checkpoints.damaged" / "10" / "state").is_dir()
+    # and the rerun of generations 9-10 gives the uninterrupted result again
+    assert tree_bytes(res.state) == tree_bytes(ref.state)
+    assert strip(read_rows(run_dir)) == strip(ref.metrics)
+    assert Checkpoints(run_dir / "checkpoints", read_only=True).steps() == [0, 6, 8, 10]
+
+
+def test_corrupt_newest_cli_warning_line(finished, tmp_path, capfd):
+    src, _ = finished
+    run_dir = copy_run(src, tmp_path)
+    # overwrite the checkpoint's JSON item: not even its metadata can be read
+    (run_dir / "checkpoints" / "10" / "extra" / "metadata").write_text("{garbage")
+    assert cli.main(["resume", str(run_dir), "--quiet"]) == 0
+    err = [x for x in capfd.readouterr().err.splitlines() if x.strip()]
+    assert len(err) == 1, err
+    assert err[0].startswith("meta-evo: warning: checkpoint at generation 10 is damaged")
+
+
+def test_every_checkpoint_damaged_is_one_error(finished, tmp_path, capfd):
+    src, _ = finished
+    run_dir = copy_run(src, tmp_path)
+    for p in (run_dir / "checkpoints").iterdir():
+        if p.name.isdigit():
+            (p / "extra" / "metadata").write_text("x")
+    assert cli.main(["resume", str(run_dir), "--quiet"]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert err[-1].startswith("meta-evo: error: ") and "no readable checkpoint" in err[-1]
+    assert sum(x.startswith("meta-evo: warning:") for x in err) == 4  # one per checkpoint
+
+
+def test_partial_write_is_moved_aside_not_used(finished, tmp_path, meta):
+    src, ref = finished
+    run_dir = copy_run(src, tmp_path)
+    # what a process killed while saving generation 12 leaves behind (orbax's temporary dir)
+    shutil.copytree(run_dir / "checkpoints" / "10",
+                    run_dir / "checkpoints" / "12.orbax-checkpoint-tmp-1700000000")
+    assert Checkpoints(run_dir / "checkpoints", read_only=True).steps() == [0, 6, 8, 10]
+    warnings = []
+    res = api.resume(run_dir, meta=meta, warn=warnings.append)
+    assert res.noop and res.generation == 10
+    assert len(warnings) == 1 and "unfinished checkpoint write" in warnings[0]
+    assert (run_dir / "checkpoints.damaged" / "12.orbax-checkpoint-tmp-1700000000").is_dir()
+
+
+def test_config_mismatch_is_refused(finished, tmp_path, capfd):
+    src, _ = finished
+    run_dir = copy_run(src, tmp_path)
+    text = (run_dir / "config.yaml").read_text().replace("sigma: 0.1", "sigma: 0.2")
+    (run_dir / "config.yaml").write_text(text)
+    before = dir_hash(run_dir)
+    assert cli.main(["resume", str(run_dir), "--quiet"]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 1
+    assert "config.yaml differs from the config of checkpoint 10" in err[0]
+    assert "meta.sigma: 0.1 != 0.2" in err[0]
+    assert dir_hash(run_dir) == before
+
+
+@pytest.mark.parametrize("case", ["missing", "no_config", "no_checkpoint"])
+def test_resume_unusable_dir_is_one_error(tmp_path, capfd, case, finished):
+    d = tmp_path / "d"
+    if case != "missing":
+        d.mkdir()
+    if case == "no_checkpoint":
+        shutil.copy(finished[0] / "config.yaml", d / "config.yaml")
+        (d / "checkpoints").mkdir()
+    before = dir_hash(tmp_path)
+    assert cli.main(["resume", str(d)]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("meta-evo: error: "), err
+    assert dir_hash(tmp_path) == before
+
+
+def test_analyze_writes_json_and_plots(finished, tmp_path, capfd):
+    src, _ = finished
+    run_dir = copy_run(src, tmp_path)
+    res = analyze(run_dir, progress=False)
+    assert res["generations"] == [0, 6, 8, 10]
+    data = json.loads((run_dir / "analysis.json").read_text())
+    assert [s["generation"] for s in data["steps"]] == [0, 6, 8, 10]
+    for s in data["steps"]:
+        assert {"lifetime_gain", "objective_sensitivity", "behavioral_accuracy",
+                "online_share"} <= set(s["metrics"])
+        assert len(s["curve"]) == 3  # K + 1
+        assert len(s["matrix"]) == 6  # heldout tasks
+    # at meta-init the learner's step size is 0: nothing is learned during the lifetime
+    assert data["steps"][0]["metrics"]["lifetime_gain"] == 0.0
+    for name in data["scalars"]:
+        assert (run_dir / "analysis" / f"{name}.png").stat().st_size > 1000
+    assert (run_dir / "analysis" / "overview.png").is_file()
+    # --step picks generations; an unknown one is a one-line error
+    assert cli.main(["analyze", str(run_dir), "--step", "6", "10", "--quiet"]) == 0
+    assert json.loads((run_dir / "analysis.json").read_text())["generations"] == [6, 10]
+    capfd.readouterr()
+    assert cli.main(["analyze", str(run_dir), "--step", "7"]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 1 and "no checkpoint at generation 7 (kept: 0, 6, 8, 10)" in err[0]
