@@ -6,9 +6,11 @@
 >>> res = meta_evo.analyze("runs/demo")   # writes analysis.json and analysis/*.png
 
 Analysis reads checkpoints, not live objects: for each chosen generation it restores the
-strategy mean ``theta [D_theta]`` and applies ``meta_evo.measure.make_measure(meta)`` (vmapped
-over all chosen generations, one compile) with a fixed key, so every generation is scored on the
-same held-out tasks and reset keys and the differences between generations come from ``theta``.
+strategy mean ``theta [D_theta]`` and applies ``meta_evo.measure.make_measure(meta)`` (mapped
+over all chosen generations in one compiled program: ``vmap`` on accelerators, ``lax.map`` on
+CPU, where XLA segfaults on the vmapped Brax measurement) with a fixed key, so every generation
+is scored on the same held-out tasks and reset keys: differences between generations come from
+``theta``.
 """
 
 from __future__ import annotations
@@ -151,7 +153,11 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
                          "tasks...\n")
         sys.stderr.flush()
     seed = cfg.measure.seed if key_seed is None else key_seed
-    fn = jax.jit(jax.vmap(make_measure(meta), (0, None)))
+    one = make_measure(meta)
+    if jax.default_backend() == "cpu":  # XLA:CPU segfaults on the vmapped Brax measurement
+        fn = jax.jit(lambda ts, k: jax.lax.map(lambda t: one(t, k), ts))
+    else:
+        fn = jax.jit(jax.vmap(one, (0, None)))
     out = fn(jax.numpy.asarray(np.stack(thetas)), jax.random.PRNGKey(seed))
     out = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
     scalars = [k for k, v in out.items() if v.ndim == 1]  # [n_steps]
