@@ -90,6 +90,31 @@ def test_schedule_retention_and_round_trip(finished, cfg, meta):
     assert tree_bytes(s0) == tree_bytes(meta.init(jax.random.PRNGKey(cfg.seed)))
 
 
+def test_checkpoint_written_on_gpu_restores_on_cpu(finished, tmp_path, meta):
+    """A checkpoint records the device it was written from (``state/_sharding``). Rewritten to
+    say ``cuda:0``, as on a GPU machine, it restores here through the config-built target
+    (orbax alone refuses: topology mismatch) and resumes."""
+    import orbax.checkpoint as ocp
+
+    src, ref = finished
+    run_dir = copy_run(src, tmp_path)
+    for step in (8, 10):
+        p = run_dir / "checkpoints" / str(step) / "state" / "_sharding"
+        entries = json.loads(p.read_text())
+        assert all('"cpu:0"' in v for v in entries.values())
+        p.write_text(json.dumps({k: v.replace('"cpu:0"', '"cuda:0"') for k, v in entries.items()}))
+    mgr = ocp.CheckpointManager(run_dir / "checkpoints", item_names=("state", "extra"))
+    with pytest.raises(ValueError, match="topology"):
+        mgr.restore(10, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    run = load_run(run_dir)
+    assert tree_bytes(run.restore(10)) == tree_bytes(ref.state)
+    # and a resume from the "GPU" checkpoint 8 reproduces the run
+    (run_dir / "summary.json").unlink()
+    shutil.move(run_dir / "checkpoints" / "10", tmp_path / "10")
+    res = api.resume(run_dir, meta=meta)
+    assert res.resumed_from == 8 and tree_bytes(res.state) == tree_bytes(ref.state)
+
+
 def test_checkpoint_every_rounds_up_to_chunk_boundaries(tmp_path):
     cfg = load_config(None, [*ANALYTIC, "meta.chunk=3", "checkpoint.every=4",
                              "checkpoint.keep=10"])
