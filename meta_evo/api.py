@@ -92,6 +92,8 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     warn = warn or _warn
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
+    if not (run_dir / "checkpoints").is_dir():  # e.g. a sweep directory: checked before building
+        raise RunDirError(f"{run_dir}: no checkpoint to resume from (start a new run)")
     meta = meta or Meta(cfg)
     ckpt = Checkpoints(run_dir / "checkpoints", keep=cfg.checkpoint.keep)
     for p in ckpt.partial_writes():

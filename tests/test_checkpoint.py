@@ -219,13 +219,26 @@ def test_config_mismatch_is_refused(finished, tmp_path, capfd):
     assert dir_hash(run_dir) == before
 
 
-@pytest.mark.parametrize("case", ["missing", "no_config", "no_checkpoint"])
+def test_killed_before_summary_resume_writes_it(finished, tmp_path, meta):
+    src, ref = finished
+    run_dir = copy_run(src, tmp_path)
+    (run_dir / "summary.json").unlink()  # killed between the last checkpoint and the summary
+    res = api.resume(run_dir, meta=meta)
+    assert not res.noop and res.resumed_from == 10 and res.generation == 10
+    s = json.loads((run_dir / "summary.json").read_text())
+    assert s["generations"] == 10 and s["mean_theta"] == ref.summary["mean_theta"]
+    assert strip([s["final"]]) == strip([ref.summary["final"]])
+    assert strip(read_rows(run_dir)) == strip(ref.metrics)
+
+
+@pytest.mark.parametrize("case", ["missing", "no_config", "no_checkpoint", "no_checkpoint_dir"])
 def test_resume_unusable_dir_is_one_error(tmp_path, capfd, case, finished):
     d = tmp_path / "d"
     if case != "missing":
         d.mkdir()
-    if case == "no_checkpoint":
+    if case.startswith("no_checkpoint"):
         shutil.copy(finished[0] / "config.yaml", d / "config.yaml")
+    if case == "no_checkpoint":
         (d / "checkpoints").mkdir()
     before = dir_hash(tmp_path)
     assert cli.main(["resume", str(d)]) == 2
