@@ -19,7 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from meta_evo.config import Config
+from meta_evo.config import Config, ConfigError, config_from_dict
 from meta_evo.meta import Meta
 from meta_evo.runs import (
     Progress,
@@ -94,13 +94,19 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     cfg = read_run_config(run_dir)
     if not (run_dir / "checkpoints").is_dir():  # e.g. a sweep directory: checked before building
         raise RunDirError(f"{run_dir}: no checkpoint to resume from (start a new run)")
-    meta = meta or Meta(cfg)
+    built = [meta]
+
+    def get_meta():  # built after the config check: a refused resume stays quick
+        built[0] = built[0] or Meta(cfg)
+        return built[0]
+
     ckpt = Checkpoints(run_dir / "checkpoints", keep=cfg.checkpoint.keep)
     for p in ckpt.partial_writes():
         dest = ckpt.quarantine(p)
         warn(f"{p.name}: unfinished checkpoint write (process killed while saving); "
              f"moved to {dest}")
-    step, state, extra = latest_good(ckpt, meta, cfg, warn, move_damaged=True)
+    step, state, extra = latest_good(ckpt, get_meta, cfg, warn, move_damaged=True)
+    meta = get_meta()
     # restored arrays are committed to a device, fresh ones are not: jit would compile the chunk
     # a second time for them; a host round trip gives the same (uncommitted) arguments as run()
     state = jax.tree.map(jax.numpy.asarray, jax.device_get(state))
@@ -122,11 +128,13 @@ def _warn(msg: str) -> None:
     sys.stderr.flush()
 
 
-def latest_good(ckpt, meta: Meta, cfg: Config, warn, move_damaged: bool = False):
+def latest_good(ckpt, meta, cfg: Config, warn, move_damaged: bool = False):
     """``(generation, state, extra)`` of the newest checkpoint that restores and verifies.
 
-    Damaged ones are reported through ``warn`` (one line each) and, with ``move_damaged``, moved
-    out of the way; a checkpoint whose config differs from ``cfg`` raises RunDirError.
+    ``meta``: a :class:`Meta` or a function returning one (built only once a checkpoint's config
+    matched). Damaged ones are reported through ``warn`` (one line each) and, with
+    ``move_damaged``, moved out of the way; a checkpoint whose config differs from ``cfg``
+    raises RunDirError.
     """
     from meta_evo.checkpoint import CheckpointError, abstract_state, config_diff
 
@@ -134,16 +142,23 @@ def latest_good(ckpt, meta: Meta, cfg: Config, warn, move_damaged: bool = False)
     where = ckpt.directory.parent
     if not steps:
         raise RunDirError(f"{where}: no checkpoint to resume from (start a new run)")
-    target = abstract_state(meta, cfg.seed)
+    target = None
     want = json.loads(json.dumps(cfg.to_dict()))
     for i, step in enumerate(reversed(steps)):
         try:
             extra = ckpt.read_extra(step)
-            diff = config_diff(extra["config"], want)
+            try:  # through today's schema: keys added since the checkpoint take their defaults
+                theirs = json.loads(json.dumps(config_from_dict(extra["config"]).to_dict()))
+            except ConfigError as e:
+                raise RunDirError(f"{where}: the config of checkpoint {step} is not valid for "
+                                  f"this version of meta-evo ({e}); refusing to resume") from None
+            diff = config_diff(theirs, want)
             if diff:
                 more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
                 raise RunDirError(f"{where}: config.yaml differs from the config of checkpoint "
                                   f"{step} ({diff[0]}{more}); refusing to resume")
+            if target is None:
+                target = abstract_state(meta() if callable(meta) else meta, cfg.seed)
             state, extra = ckpt.restore(step, target, extra)
             return step, state, extra
         except CheckpointError as e:

@@ -174,7 +174,8 @@ def test_corrupt_newest_cli_warning_line(finished, tmp_path, capfd):
     # overwrite the checkpoint's JSON item: not even its metadata can be read
     (run_dir / "checkpoints" / "10" / "extra" / "metadata").write_text("{garbage")
     assert cli.main(["resume", str(run_dir), "--quiet"]) == 0
-    err = [x for x in capfd.readouterr().err.splitlines() if x.strip()]
+    # (XLA's C++ loader may log its own lines on fd 2 when it reads the compilation cache)
+    err = [x for x in capfd.readouterr().err.splitlines() if x.startswith("meta-evo")]
     assert len(err) == 1, err
     assert err[0].startswith("meta-evo: warning: checkpoint at generation 10 is damaged")
 
@@ -186,7 +187,7 @@ def test_every_checkpoint_damaged_is_one_error(finished, tmp_path, capfd):
         if p.name.isdigit():
             (p / "extra" / "metadata").write_text("x")
     assert cli.main(["resume", str(run_dir), "--quiet"]) == 2
-    err = capfd.readouterr().err.splitlines()
+    err = [x for x in capfd.readouterr().err.splitlines() if x.startswith("meta-evo")]
     assert err[-1].startswith("meta-evo: error: ") and "no readable checkpoint" in err[-1]
     assert sum(x.startswith("meta-evo: warning:") for x in err) == 4  # one per checkpoint
 
@@ -212,7 +213,7 @@ def test_config_mismatch_is_refused(finished, tmp_path, capfd):
     (run_dir / "config.yaml").write_text(text)
     before = dir_hash(run_dir)
     assert cli.main(["resume", str(run_dir), "--quiet"]) == 2
-    err = capfd.readouterr().err.splitlines()
+    err = [x for x in capfd.readouterr().err.splitlines() if not x.startswith(("E1", "W1"))]
     assert len(err) == 1
     assert "config.yaml differs from the config of checkpoint 10" in err[0]
     assert "meta.sigma: 0.1 != 0.2" in err[0]
@@ -242,7 +243,7 @@ def test_resume_unusable_dir_is_one_error(tmp_path, capfd, case, finished):
         (d / "checkpoints").mkdir()
     before = dir_hash(tmp_path)
     assert cli.main(["resume", str(d)]) == 2
-    err = capfd.readouterr().err.splitlines()
+    err = [x for x in capfd.readouterr().err.splitlines() if not x.startswith(("E1", "W1"))]
     assert len(err) == 1 and err[0].startswith("meta-evo: error: "), err
     assert dir_hash(tmp_path) == before
 
@@ -269,5 +270,5 @@ def test_analyze_writes_json_and_plots(finished, tmp_path, capfd):
     assert json.loads((run_dir / "analysis.json").read_text())["generations"] == [6, 10]
     capfd.readouterr()
     assert cli.main(["analyze", str(run_dir), "--step", "7"]) == 2
-    err = capfd.readouterr().err.splitlines()
+    err = [x for x in capfd.readouterr().err.splitlines() if not x.startswith(("E1", "W1"))]
     assert len(err) == 1 and "no checkpoint at generation 7 (kept: 0, 6, 8, 10)" in err[0]
