@@ -232,6 +232,27 @@ def test_killed_before_summary_resume_writes_it(finished, tmp_path, meta):
     assert strip(read_rows(run_dir)) == strip(ref.metrics)
 
 
+def _edit_checkpoint_config(run_dir: Path, step: int, edit) -> None:
+    p = run_dir / "checkpoints" / str(step) / "extra" / "metadata"
+    extra = json.loads(p.read_text())
+    edit(extra["config"])
+    p.write_text(json.dumps(extra))
+
+
+def test_config_schema_growth_and_unknown_keys(finished, tmp_path, meta, capfd):
+    src, _ = finished
+    # a run from before a key existed: its checkpoint lacks the key, which takes its default
+    run_dir = copy_run(src, tmp_path)
+    _edit_checkpoint_config(run_dir, 10, lambda c: c["meta"].pop("strategy"))
+    assert api.resume(run_dir, meta=meta, warn=pytest.fail).noop
+    # a checkpoint from a version with a key this one does not know: refused, one line
+    _edit_checkpoint_config(run_dir, 10, lambda c: c["meta"].update(novel=1))
+    assert cli.main(["resume", str(run_dir), "--quiet"]) == 2
+    err = capfd.readouterr().err.splitlines()
+    assert len(err) == 1 and "config of checkpoint 10 is not valid" in err[0], err
+    assert "meta.novel: unknown key" in err[0]
+
+
 @pytest.mark.parametrize("case", ["missing", "no_config", "no_checkpoint", "no_checkpoint_dir"])
 def test_resume_unusable_dir_is_one_error(tmp_path, capfd, case, finished):
     d = tmp_path / "d"
