@@ -258,6 +258,16 @@ def validate(cfg: Config) -> Config:
     need(lr.hidden >= 1, "learner.hidden", "must be >= 1")
     need(m.strategy in STRATEGIES, "meta.strategy", known(f"strategy {m.strategy!r}", STRATEGIES))
     need(m.population >= 2, "meta.population", f"must be >= 2, got {m.population}")
+    need(m.population <= 1 << 20, "meta.population", f"must be <= 2^20, got {m.population}")
+    need(m.generations <= 10_000_000, "meta.generations", "must be <= 1e7")
+    need(lr.lifetime <= 100_000, "learner.lifetime", "must be <= 1e5")
+    need(lr.candidates <= 1 << 16, "learner.candidates", "must be <= 65536")
+    need(t.episode_length <= 100_000, "task.episode_length", "must be <= 1e5")
+    need(t.tasks_per_member <= 4096, "task.tasks_per_member", "must be <= 4096")
+    need(t.eval_episodes <= 4096, "task.eval_episodes", "must be <= 4096")
+    need(ms.heldout_tasks <= 4096, "measure.heldout_tasks", "must be <= 4096")
+    need(ms.reference_samples <= 1 << 16, "measure.reference_samples", "must be <= 65536")
+    need(sw.seeds <= 4096, "sweep.seeds", "must be <= 4096")
     need(m.population % 2 == 0 or not (m.antithetic and m.strategy == "Open_ES"),
          "meta.population",
          f"must be even for antithetic sampling, got {m.population}")

@@ -157,9 +157,14 @@ class Meta:
         k_theta, k_es, k_next = jax.random.split(key, 3)
         mean = self.learner.init_theta(k_theta) if theta_mean is None else theta_mean
         es_state = self.strategy.init(k_es, mean, self.es_params)
+        # evosax starts its archive at (NaN, +inf); the engine keeps its own best and checks the
+        # ES state for non-finite values, so start the archive finite
+        es_state = es_state.replace(
+            best_solution=jnp.array(mean, jnp.float32, copy=True),
+            best_fitness=jnp.asarray(jnp.finfo(jnp.float32).max, jnp.float32))
         es_state = jax.tree.map(_strong, es_state)
         return MetaState(es_state=es_state, key=k_next, generation=jnp.zeros((), jnp.int32),
-                         best_theta=jnp.asarray(mean, jnp.float32),
+                         best_theta=jnp.array(mean, jnp.float32, copy=True),
                          best_fitness=jnp.full((), -jnp.inf, jnp.float32))
 
     def step(self, state: MetaState, pressure, diversity):
@@ -174,7 +179,9 @@ class Meta:
         new_es = jax.tree.map(_strong, new_es)
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_es)
                                     if jnp.issubdtype(x.dtype, jnp.floating)]))
-        new_es = jax.tree.map(lambda a, b: jnp.where(finite, a, b), new_es, es_state)
+        # a generation where every member failed carries no information: keep the state
+        keep = finite & jnp.any(~bad)
+        new_es = jax.tree.map(lambda a, b: jnp.where(keep, a, b), new_es, es_state)
         safe = jnp.where(bad, -jnp.inf, fit)
         i_best = jnp.argmax(safe)
         improved = safe[i_best] > state.best_fitness

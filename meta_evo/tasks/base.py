@@ -7,9 +7,12 @@ held-out distribution), and how to score a policy parameter vector ``phi`` on a 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Callable
 
-import brax.envs
+with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints "Failed to import warp"
+    import brax.envs
 import jax
 import jax.numpy as jnp
 
