@@ -121,7 +121,9 @@ def _onset_batch(pressures, values, controls, key):
 
 
 def compute_onsets(res) -> list[dict]:
-    """Onsets of every scalar metric of the learner arm, per diversity level."""
+    """Onsets of every scalar metric of the learner arm, per diversity level, against the
+    control (``kind == "control"``), and, where the sweep has a fixed-task level (d=1), of each
+    other diversity level against it (``kind == "contrast"``). One vmapped kernel call."""
     cfg, grid = res.cfg, res.grid
     sw = cfg.sweep
     arms = list(res.arms)
@@ -148,6 +150,19 @@ def compute_onsets(res) -> list[dict]:
             jobs.append((learner, metric, int(d), against, bad))
             vals.append(v)
             ctls.append(c)
+    # The diversity contrast: the learner arm where tasks vary against the same arm, seed and
+    # level with one fixed task (paired: both start from the seed's meta-init).
+    if 1 in sw.diversities:
+        fixed = list(sw.diversities).index(1)
+        for di, d in enumerate(sw.diversities):
+            if di == fixed:
+                continue
+            for metric in main:
+                v, c, bad = _paired(_by_level(grid, main[metric], di, L, S),
+                                    _by_level(grid, main[metric], fixed, L, S))
+                jobs.append((learner, metric, int(d), "d=1 (same arm)", bad))
+                vals.append(v)
+                ctls.append(c)
     key = jax.random.PRNGKey(cfg.seed + 7)
     r = _onset_batch(jnp.asarray(sw.intensities, jnp.float32), np.stack(vals), np.stack(ctls),
                      key)
@@ -169,6 +184,7 @@ def compute_onsets(res) -> list[dict]:
             "significant": _py(r.significant[q]),
             "nonfinite_replaced": bad,
         }
+        item["kind"] = "contrast" if against == "d=1 (same arm)" else "control"
         item["summary"] = onset_text(item)
         out.append(item)
     return out
@@ -273,6 +289,7 @@ def build_report(res) -> dict:
                for name, a in res.arms.items()}
     raw = {float(i): _py(grid.pressure[grid.level == li][0])
            for li, i in enumerate(sw.intensities)}
+    onsets = compute_onsets(res)
     rep = {
         "kind": "meta-evo sweep report",
         "family": cfg.task.family, "backend": cfg.task.backend, "agent": cfg.agent.kind,
@@ -286,7 +303,8 @@ def build_report(res) -> dict:
         "generations": m.generations,
         "measure_generations": sorted(next(iter(res.arms.values())).measures),
         "chance_accuracy": 1.0 / cfg.measure.heldout_tasks,
-        "onsets": compute_onsets(res),
+        "onsets": [o for o in onsets if o["kind"] == "control"],
+        "contrasts": [o for o in onsets if o["kind"] == "contrast"],
         "levels": _level_table(res),
         "strongest": _strongest(res),
         "points": _points(res),
@@ -374,6 +392,20 @@ def markdown(rep: dict) -> str:
     if others:
         lines += ["", "Other metrics with an onset: " + "; ".join(
             f"{o['metric']} ({_short_div(o['diversity'])}): {o['summary']}" for o in others)]
+    if rep.get("contrasts"):
+        lines += ["", "### Diversity contrast", "",
+                  f"Smallest intensity from which `{learner}` with varying tasks exceeds "
+                  f"`{learner}` with one fixed task (same seed and level), the same test: where "
+                  "online optimization pays more when tasks vary than when they can be "
+                  "memorized.", "",
+                  "| metric | diversity vs d=1 | onset | mean difference per level |",
+                  "|---|---|---|---|"]
+        for o in rep["contrasts"]:
+            if o["metric"] not in label:
+                continue
+            diff = ", ".join("—" if x is None else f"{x:+.2f}" for x in o["difference"])
+            lines.append(f"| {label[o['metric']]} | {_short_div(o['diversity'])} | "
+                         f"{o['summary']} | {diff} |")
     lines += ["", "## Metrics per level (mean ± 95 % t-interval half-width over seeds, final "
               "generation)", ""]
     table = {(r["arm"], r["diversity"], r["intensity"]): r for r in rep["levels"]}

@@ -71,6 +71,7 @@ def phase_diagram(rep: dict, path: Path) -> Path:
     rng = np.random.default_rng(0)
     for k, (metric, label) in enumerate(PHASE_METRICS):
         a = axes[k // cols][k % cols]
+        seen: list[np.ndarray] = []  # what the y range must show: seeds and means
         for j, d in enumerate(divs):
             c = COLORS[j % len(COLORS)]
             shift = (j - (len(divs) - 1) / 2) * 2.5 * off
@@ -78,14 +79,16 @@ def phase_diagram(rep: dict, path: Path) -> Path:
             stats = np.array([mean_ci(r) for r in v])
             x = ints + shift
             jit = rng.uniform(-off, off, v.shape)
+            seen += [v.ravel(), stats[:, 0]]
             a.scatter((x[:, None] + jit).ravel(), v.ravel(), s=12, color=c, alpha=0.55,
                       linewidths=0, zorder=3)
             a.plot(x, stats[:, 0], "-o", color=c, ms=4, lw=1.8, zorder=4)
-            a.fill_between(x, stats[:, 1], stats[:, 2], color=c, alpha=0.15, lw=0, zorder=2)
+            a.fill_between(x, stats[:, 1], stats[:, 2], color=c, alpha=0.10, lw=0, zorder=2)
             if control:
                 cv = _values(rep, control, d, metric)
                 if np.isfinite(cv).any():
                     cs = np.array([mean_ci(r) for r in cv])
+                    seen.append(cs[:, 0])
                     xc = x + 1.2 * off
                     a.errorbar(xc, cs[:, 0], yerr=[cs[:, 0] - cs[:, 1], cs[:, 2] - cs[:, 0]],
                                fmt="--s", color=c, mfc="white", ms=4, lw=1.0, capsize=2,
@@ -97,9 +100,21 @@ def phase_diagram(rep: dict, path: Path) -> Path:
                 lo, hi = o["onset_ci"]
                 if lo is not None and hi is not None and hi > lo:
                     a.axvspan(lo, hi, color=c, alpha=0.07, zorder=0)
-                a.axvline(o["onset"], color=c, ls=":", lw=1.6, zorder=1)
-                a.annotate("onset", xy=(o["onset"], 1.0), xycoords=("data", "axes fraction"),
-                           xytext=(2, -10), textcoords="offset points", color=c, fontsize=8)
+                a.axvline(o["onset"] + shift, color=c, ls=":", lw=1.6, zorder=1)
+                a.annotate("onset", xy=(o["onset"] + shift, 1.0),
+                           xycoords=("data", "axes fraction"),
+                           xytext=(2, -10 - 10 * j), textcoords="offset points", color=c,
+                           fontsize=8)
+        # the y range follows the data (seeds and means), not the 95 % bands: with 3 seeds
+        # a t-interval is 4.3 standard errors wide and would flatten everything else
+        if metric == "behavioral_accuracy":
+            seen.append(np.array([rep["chance_accuracy"]]))
+        ys = np.concatenate(seen) if seen else np.array([])
+        ys = ys[np.isfinite(ys)]
+        if ys.size:
+            lo, hi = float(ys.min()), float(ys.max())
+            pad = 0.12 * (hi - lo) if hi > lo else max(0.1 * abs(hi), 0.05)
+            a.set_ylim(lo - pad, hi + 1.6 * pad)
         if metric == "behavioral_accuracy":
             a.axhline(rep["chance_accuracy"], color="0.4", lw=0.8, ls="-.", zorder=1)
             a.annotate("chance", xy=(ints[-1], rep["chance_accuracy"]), xytext=(-30, 3),
@@ -118,7 +133,8 @@ def phase_diagram(rep: dict, path: Path) -> Path:
         axes[k // cols][k % cols].axis("off")
     handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
                for j, d in enumerate(divs)]
-    handles += [Line2D([], [], color="k", marker="o", ms=4, label=f"{learner}: mean, 95% band"),
+    handles += [Line2D([], [], color="k", marker="o", ms=4,
+                       label=f"{learner}: mean, 95% t-band (clipped to the data range)"),
                 Line2D([], [], color="k", marker="o", ls="", ms=3, alpha=0.5, label="seeds")]
     if control:
         handles.append(Line2D([], [], color="k", ls="--", marker="s", mfc="white", ms=4,

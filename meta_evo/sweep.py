@@ -14,9 +14,8 @@ Design (one compile per arm, bounded memory, a paired design):
   points for ``n`` generations; the driver loops over chunks of generations (a progress line
   between chunks) and over groups of grid points sized to ``sweep.memory_budget_mb``; the last
   group is padded to the same size, so neither chunks nor groups recompile;
-- one jitted measurement program (``make_measure(meta)`` mapped over the group's thetas: ``vmap``
-  on accelerators, ``lax.map`` on CPU, see :func:`measure_mode`) measures every evolved mean
-  ``theta`` at generation 0 (the meta-init theta: the no-learning baseline), every
+- ``jit(vmap(make_measure(meta)))`` measures every evolved mean ``theta`` at generation 0 (the
+  meta-init theta: the no-learning baseline, measured once per seed), every
   ``sweep.measure_every`` generations and at the end, with one fixed measurement key (common
   random numbers across the grid);
 - the control arm evolves the ``amortized`` learner on the same grid with the same seeds; it is
@@ -30,6 +29,7 @@ their pressures and diversities and advances them ``n`` generations.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -162,23 +162,38 @@ def make_grid_chunk(meta: Meta, traces: dict | None = None):
     return jax.jit(fn, static_argnums=3, donate_argnums=donate)
 
 
-def measure_mode() -> str:
-    """How the measurement program batches thetas: ``"map"`` (``lax.map``, one theta at a time)
-    on CPU, where XLA's multi-threaded CPU runtime segfaults on the vmapped Brax measurement
-    (seen with jax 0.7 on reacher; the single-theta program runs fine); ``"vmap"`` elsewhere."""
-    return "map" if jax.default_backend() == "cpu" else "vmap"
+EIGEN_FLAG = "--xla_cpu_multi_thread_eigen=false"
 
 
-def make_grid_measure(meta: Meta, traces: dict | None = None, mode: str | None = None):
-    """``fn(thetas [B, D_theta], key) -> dict of [B, ...]``: the kernels on every theta, one
-    compiled program (``make_measure(meta)`` under ``lax.map`` or ``vmap``, see
-    :func:`measure_mode`)."""
+def cpu_workaround() -> bool:
+    """Turn off XLA:CPU's multi-threaded Eigen calls before the backend starts; True if set.
+
+    With jax 0.10 on CPU, the measurement program on Brax reacher (``make_measure`` under
+    ``vmap`` or ``lax.map`` over 6 to 30 thetas) dies with SIGSEGV in an ``tf_XLAEigen`` worker
+    thread, every time; with multi-threaded Eigen off it runs, and gives the same numbers.
+    The flag must be in ``XLA_FLAGS`` before JAX compiles anything, so this only acts when no
+    backend has started yet (the CLI calls it first); it never affects GPU or TPU programs.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" in flags:
+        return "xla_cpu_multi_thread_eigen=false" in flags
+    try:
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            return False
+    except (ImportError, AttributeError):  # pragma: no cover - private API moved
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {EIGEN_FLAG}".strip()
+    return True
+
+
+def make_grid_measure(meta: Meta, traces: dict | None = None):
+    """``fn(thetas [B, D_theta], key) -> dict of [B, ...]``: ``jit(vmap(make_measure(meta)))``,
+    the kernels on every theta in one compiled program (on CPU see :func:`cpu_workaround`)."""
     one = make_measure(meta)
-    mode = mode or measure_mode()
 
     def grid_measure(thetas, key):
-        if mode == "map":
-            return jax.lax.map(lambda t: one(t, key), thetas)
         return jax.vmap(one, in_axes=(0, None))(thetas, key)
     return jax.jit(_count(traces, "measure", grid_measure))
 
@@ -344,12 +359,25 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
         meas_parts[gen].append({k: np.asarray(v)[:real] for k, v in out.items()})
         desc_parts[gen].append({k: v[:real] for k, v in _describe(meta, thetas).items()})
 
+    # Generation 0 depends on the seed alone (every level of a seed starts from the same
+    # state): measure each seed once, in groups of the same shape, then give it to its points.
+    seeds = np.unique(grid.seed)
+    line.show(f"[{learner}] measuring the meta-init theta of {seeds.shape[0]} seeds "
+              f"(the first call compiles)  {time.perf_counter() - t_arm:5.0f}s")
+    for part in groups(seeds.shape[0], size):
+        states = initial_states(meta, cfg, seeds[part])
+        measure(states, 0, int(np.unique(part).shape[0]))
+    by_seed = {k: np.concatenate([d[k] for d in meas_parts[0]]) for k in meas_parts[0][0]}
+    meas_parts[0] = [{k: v[grid.seed] for k, v in by_seed.items()}]
+    if desc_parts[0][0]:
+        d0 = {k: np.concatenate([d[k] for d in desc_parts[0]]) for k in desc_parts[0][0]}
+        desc_parts[0] = [{k: v[grid.seed] for k, v in d0.items()}]
+    else:
+        desc_parts[0] = [{}]
+
     for gi, idx in enumerate(parts):
         real = int(np.unique(idx).shape[0]) if gi == len(parts) - 1 else idx.shape[0]
         states = initial_states(meta, cfg, grid.seed[idx])
-        line.show(f"[{learner}] group {gi + 1}/{len(parts)}  measuring generation 0 "
-                  f"(the first call compiles)  {time.perf_counter() - t_arm:5.0f}s")
-        measure(states, 0, real)
         chunks = []
         gen = 0
         while gen < total:
@@ -381,7 +409,9 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
     def cat(dicts):
         return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
 
-    steps = grid.size * (total * meta.env_steps_per_generation + len(when) * prog.measure_steps)
+    steps = grid.size * (total * meta.env_steps_per_generation
+                         + (len(when) - 1) * prog.measure_steps)
+    steps += seeds.shape[0] * prog.measure_steps
     return ArmResult(
         learner=learner, history=cat(hist_parts),
         measures={g: cat(v) for g, v in meas_parts.items()},
@@ -411,6 +441,7 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     """
     from meta_evo.runs import create_run_dir, write_config
 
+    eigen_off = cpu_workaround()
     out_dir = create_run_dir(out) if out is not None else None
     if out_dir is not None:
         write_config(out_dir, cfg)
@@ -432,6 +463,8 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
 
         res.report = build_report(res)
         res.report["cpu_s"] = round(time.process_time() - c0, 1)
+        res.report["platform"]["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+        res.report["platform"]["cpu_multi_thread_eigen_off"] = eigen_off
         if out_dir is not None:
             write_report(out_dir, res.report)
     return res

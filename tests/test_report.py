@@ -86,6 +86,11 @@ def test_onset_found_where_the_metric_rises_and_none_where_it_does_not(report):
     assert acc["summary"].startswith("onset at i = 0.80")
     fixed = on[("behavioral_accuracy", 1)]
     assert not fixed["found"] and fixed["onset"] is None and fixed["summary"] == "none in range"
+    # the diversity contrast: varying tasks against the fixed task, same arm, paired by seed
+    con = {(o["metric"], o["diversity"]): o for o in report["contrasts"]}
+    assert con[("behavioral_accuracy", 0)]["found"]
+    assert con[("behavioral_accuracy", 0)]["onset"] == pytest.approx(0.8)
+    assert not con[("step", 0)]["found"]
     # a learner parameter is tested against its meta-init value (the amortized has none)
     step = on[("step", 0)]
     assert step["control"] == "meta-init" and step["found"] and step["onset"] == pytest.approx(0.4)
@@ -106,6 +111,7 @@ def test_level_table_and_points(report):
 def test_markdown_and_files(report, tmp_path):
     md = markdown(report)
     assert "## Onsets" in md and "none in range" in md and "onset at i = 0.80" in md
+    assert "### Diversity contrast" in md
     assert "### behavioral accuracy" in md and re.search(r"\| 0\.[89]\d\d ± 0\.0\d\d \|", md)
     paths = write_report(tmp_path, report)
     names = {p.name for p in paths}
