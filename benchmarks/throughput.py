@@ -469,7 +469,7 @@ def mode_scaling(args, meter, out_path: Path | None) -> dict:
             if out_path is not None:  # partial results survive a time limit
                 write_json(out_path, {**result, **common()})
     if out_path is not None:
-        plot_scaling(result, out_path.with_suffix(".png"))
+        plot_scaling({**result, "device": device_info()}, out_path.with_suffix(".png"))
     return result
 
 
@@ -496,7 +496,7 @@ def plot_scaling(result: dict, png: Path):
                                  "grid": "grid points G"}[a])
             ax[i, j].set_ylabel(label)
             ax[i, j].grid(True, which="both", alpha=0.3)
-    dev = device_info()
+    dev = result.get("device") or device_info()
     fig.suptitle(f"meta-evo engine scaling ({dev['platform']}: {dev['device_kind']})")
     fig.tight_layout()
     fig.savefig(png, dpi=100)
@@ -504,20 +504,51 @@ def plot_scaling(result: dict, png: Path):
 
 
 # --- mode: memory --------------------------------------------------------------------------------
+def proc_status_mb(field: str):
+    """``VmRSS`` / ``VmHWM`` of this process from /proc (Linux), in MB; None elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for ln in f:
+                if ln.startswith(field + ":"):
+                    return int(ln.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (VmHWM) to its current RSS (Linux ``clear_refs`` 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def mode_memchild(args) -> dict:
-    """One chunked sweep in this fresh process: peak RSS and device peak after it."""
+    """One chunked sweep in this fresh process. The program is compiled and run on one chunk
+    first (compilation's own memory peak is not the sweep's); then the peak RSS is reset and
+    the whole sweep runs: ``run_peak_rss_mb - rss_before_run_mb`` is what the sweep adds."""
     from meta_evo import sharding
     from meta_evo.meta import Meta
     meta = Meta(make_cfg(args))
-    base_rss = peak_rss_mb()
     fn = sharding.vmapped_sweep(meta, args.generations)
     a = grid_args(meta, args.grid, 0)
+    warm = jax.tree.map(lambda x: x[:args.chunk], a)
+    jax.block_until_ready(sharding.run_in_chunks(fn, warm, args.chunk))
+    before = proc_status_mb("VmRSS")
+    reset = reset_peak_rss()
     t = time.perf_counter()
     out = sharding.run_in_chunks(fn, a, args.chunk)
     jax.block_until_ready(out)
-    return {"grid": args.grid, "chunk": args.chunk, "wall_s": time.perf_counter() - t,
-            "peak_rss_mb": peak_rss_mb(), "rss_after_setup_mb": base_rss,
-            "device_peak_mb": device_peak_mb(), "compiles": fn._cache_size()}
+    wall = time.perf_counter() - t
+    run_peak = proc_status_mb("VmHWM") if reset else None
+    return {"grid": args.grid, "chunk": args.chunk, "wall_s": wall,
+            "rss_before_run_mb": before, "run_peak_rss_mb": run_peak,
+            "run_added_mb": None if run_peak is None else run_peak - before,
+            "peak_rss_mb": peak_rss_mb(), "device_peak_mb": device_peak_mb(),
+            "compiles": fn._cache_size()}
 
 
 def mode_memory(args, meter) -> dict:
@@ -542,7 +573,9 @@ def mode_memory(args, meter) -> dict:
             row = json.loads(res.stdout.strip().splitlines()[-1])
             row["chunked"] = c < g
             rows.append(row)
-            print(f"  grid {g:4d} chunk {c:4d}: peak RSS {row['peak_rss_mb']:,.0f} MB"
+            added = row["run_added_mb"]
+            print(f"  grid {g:4d} chunk {c:4d}: process peak RSS {row['peak_rss_mb']:,.0f} MB"
+                  + (f", the sweep run adds {added:,.1f} MB" if added is not None else "")
                   + (f", device peak {row['device_peak_mb']:,.0f} MB"
                      if row["device_peak_mb"] is not None else "")
                   + f", {row['wall_s']:.1f} s", flush=True)
@@ -607,9 +640,12 @@ def print_table(res: dict):
     elif res["mode"] == "memory":
         print(f"bytes per grid point {res['bytes_per_point']:,} ({res['bytes_per_point_source']}),"
               f" budget {res['budget_mb']} MB -> chunk {res['chunk']}")
+        print("  grid  chunk  process peak RSS MB  RSS added by the run MB  device peak MB")
         for r in res["runs"]:
-            print(f"  grid {r['grid']:4d} chunk {r['chunk']:4d}  peak RSS "
-                  f"{r['peak_rss_mb']:8,.0f} MB  device peak {r['device_peak_mb']}")
+            added = r.get("run_added_mb")
+            print(f"  {r['grid']:4d}  {r['chunk']:5d}  {r['peak_rss_mb']:19,.0f}  "
+                  f"{'n/a' if added is None else format(added, ',.1f'):>23}  "
+                  f"{r['device_peak_mb']}")
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -649,11 +685,15 @@ def parse_args(argv=None):
     p.add_argument("--budget-points", type=int, default=4)
     p.add_argument("--cache", default="", help="persistent compilation cache dir ('' = off)")
     p.add_argument("--out", default="", help="JSON path (PNG beside it for scaling)")
+    p.add_argument("--plot", default="", help="only redraw the PNG of a scaling JSON")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.plot:
+        plot_scaling(json.loads(Path(args.plot).read_text()), Path(args.plot).with_suffix(".png"))
+        return
     if args.cache:
         jax.config.update("jax_compilation_cache_dir", args.cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
