@@ -92,9 +92,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{s['wall_s']:.1f}s")
             return 0
         if ns.command == "resume":
+            from pathlib import Path
+
             from meta_evo import api
 
             api.enable_compilation_cache()
+            if (Path(ns.run_dir) / "sweep_state").is_dir():  # a sweep directory
+                from meta_evo.sweep import resume_sweep
+
+                res = resume_sweep(ns.run_dir, progress=not ns.quiet)
+                print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
+                      f"{len(res.arms)} arms  report: {res.out_dir / 'report.md'}")
+                return 0
             res = api.resume(ns.run_dir, progress=not ns.quiet)
             if res.interrupted is not None:
                 return res.exit_code

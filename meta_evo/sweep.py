@@ -49,6 +49,64 @@ CONTROL = "amortized"
 _STATE_OVERHEAD = 16
 _MIN_STATE_BYTES = 256
 
+class SweepInterrupted(RuntimeError):
+    """Raised by the ``stop_after`` test hook once that many chunks were checkpointed."""
+
+
+class SweepCheckpoint:
+    """Per-arm sweep progress in ``RUN_DIR/sweep_state/{arm}.pkl``, written after every chunk.
+
+    The file holds the group states (a host copy of the vmapped MetaState: PRNG keys included)
+    and every result gathered so far, so ``meta-evo resume RUN_DIR`` continues at the next
+    chunk and ends with the arrays an uninterrupted sweep gives. Writes are atomic (temp file,
+    fsync, rename) and the previous file is kept as ``.prev``: a damaged newest file is
+    reported and the previous one used.
+    """
+
+    def __init__(self, root: Path, stop_after: int | None = None, warn=None):
+        self.root = Path(root)
+        self.root.mkdir(exist_ok=True)
+        self.saves = 0
+        self.stop_after = stop_after
+        self.warn = warn or (lambda m: sys.stderr.write(f"meta-evo: warning: {m}\n"))
+
+    def path(self, arm: str) -> Path:
+        return self.root / f"{arm}.pkl"
+
+    def save(self, arm: str, payload: dict) -> None:
+        import pickle
+
+        final = self.path(arm)
+        tmp = final.with_name(final.name + ".tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(jax.device_get(payload), f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        if final.exists():
+            os.replace(final, final.with_name(final.name + ".prev"))
+        os.replace(tmp, final)
+        self.saves += 1
+        if self.stop_after is not None and self.saves >= self.stop_after:
+            raise SweepInterrupted(f"stopped after {self.saves} checkpoints")
+
+    def load(self, arm: str) -> dict | None:
+        import pickle
+
+        for p in (self.path(arm), self.path(arm).with_name(f"{arm}.pkl.prev")):
+            if not p.exists():
+                continue
+            try:
+                with p.open("rb") as f:
+                    payload = pickle.load(f)
+                if not isinstance(payload, dict) or "gi" not in payload:
+                    raise ValueError("not a sweep checkpoint")
+                return payload
+            except Exception as e:  # noqa: BLE001 - any damage: fall back to the previous
+                self.warn(f"{p}: damaged sweep checkpoint ({type(e).__name__}); "
+                          "using the previous one")
+        return None
+
+
 # --- the grid -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Grid:
@@ -331,7 +389,7 @@ def arm_programs(cfg: Config, learners: list[str]) -> dict[str, ArmPrograms]:
 
 
 def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
-            line: _Line | None = None) -> ArmResult:
+            line: _Line | None = None, ckpt: SweepCheckpoint | None = None) -> ArmResult:
     """Evolve one arm on every grid point, ``size`` points at a time; measure the mean theta
     at :func:`measure_generations`."""
     meta = prog.meta
@@ -362,24 +420,51 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
     # Generation 0 depends on the seed alone (every level of a seed starts from the same
     # state): measure each seed once, in groups of the same shape, then give it to its points.
     seeds = np.unique(grid.seed)
+    saved = ckpt.load(learner) if ckpt is not None else None
+    start_gi, start_gen, saved_states, saved_chunks = 0, 0, None, []
+    if saved is not None:  # resume: everything gathered before the checkpoint
+        hist_parts, theta_parts = saved["hist_parts"], saved["theta_parts"]
+        meas_parts, desc_parts = saved["meas_parts"], saved["desc_parts"]
+        done_gens, first_chunk_s = saved["done_gens"], saved["first_chunk_s"]
+        measure_s = saved["measure_s"]
+        start_gi, start_gen = saved["gi"], saved["gen"]
+        saved_states, saved_chunks = saved["states"], saved["chunks"]
+
+    def save(gi, gen, states, chunks):
+        if ckpt is None:
+            return
+        ckpt.save(learner, {
+            "gi": gi, "gen": gen, "states": states, "chunks": chunks,
+            "hist_parts": hist_parts, "theta_parts": theta_parts, "meas_parts": meas_parts,
+            "desc_parts": desc_parts, "done_gens": done_gens, "first_chunk_s": first_chunk_s,
+            "measure_s": measure_s})
+
     line.show(f"[{learner}] measuring the meta-init theta of {seeds.shape[0]} seeds "
               f"(the first call compiles)  {time.perf_counter() - t_arm:5.0f}s")
-    for part in groups(seeds.shape[0], size):
+    for part in (groups(seeds.shape[0], size) if saved is None else []):
         states = initial_states(meta, cfg, seeds[part])
         measure(states, 0, int(np.unique(part).shape[0]))
-    by_seed = {k: np.concatenate([d[k] for d in meas_parts[0]]) for k in meas_parts[0][0]}
-    meas_parts[0] = [{k: v[grid.seed] for k, v in by_seed.items()}]
-    if desc_parts[0][0]:
-        d0 = {k: np.concatenate([d[k] for d in desc_parts[0]]) for k in desc_parts[0][0]}
-        desc_parts[0] = [{k: v[grid.seed] for k, v in d0.items()}]
-    else:
-        desc_parts[0] = [{}]
+    if saved is None:
+        by_seed = {k: np.concatenate([d[k] for d in meas_parts[0]]) for k in meas_parts[0][0]}
+        meas_parts[0] = [{k: v[grid.seed] for k, v in by_seed.items()}]
+        if desc_parts[0][0]:
+            d0 = {k: np.concatenate([d[k] for d in desc_parts[0]]) for k in desc_parts[0][0]}
+            desc_parts[0] = [{k: v[grid.seed] for k, v in d0.items()}]
+        else:
+            desc_parts[0] = [{}]
+        save(0, 0, None, [])
 
     for gi, idx in enumerate(parts):
+        if gi < start_gi:
+            continue
         real = int(np.unique(idx).shape[0]) if gi == len(parts) - 1 else idx.shape[0]
         states = initial_states(meta, cfg, grid.seed[idx])
         chunks = []
         gen = 0
+        if gi == start_gi and saved_states is not None:
+            # host arrays back to uncommitted device arrays: the same program, no recompile
+            states = jax.tree.map(jnp.asarray, saved_states)
+            chunks, gen = list(saved_chunks), start_gen
         while gen < total:
             tc = time.perf_counter()
             states, metrics = run_grid_chunk(prog.chunk_fn, states, grid.pressure[idx],
@@ -402,8 +487,11 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
             line.show(f"[{learner}] group {gi + 1}/{len(parts)}  gen {gen}/{total}  "
                       f"fitness {fit:9.3f}{extra}  {rate / 1e3:6.1f}k steps/s  "
                       f"{elapsed:5.0f}s  ETA {eta:4.0f}s")
+            if gen < total:
+                save(gi, gen, states, chunks)
         hist_parts.append({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]})
         theta_parts.append(np.asarray(meta.mean_theta(states))[:real])
+        save(gi + 1, 0, None, [])
     line.done()
 
     def cat(dicts):
@@ -433,7 +521,8 @@ def arms_of(cfg: Config) -> list[str]:
 
 
 def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None = None,
-          report: bool = True) -> SweepResult:
+          report: bool = True, resume_dir: str | Path | None = None,
+          stop_after: int | None = None) -> SweepResult:
     """Run the sweep of ``cfg.sweep`` (every arm), then write the report when ``out`` is given.
 
     Returns a :class:`SweepResult`; with ``out`` the run directory holds ``config.yaml``,
@@ -442,9 +531,13 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     from meta_evo.runs import create_run_dir, write_config
 
     eigen_off = cpu_workaround()
-    out_dir = create_run_dir(out) if out is not None else None
-    if out_dir is not None:
-        write_config(out_dir, cfg)
+    if resume_dir is not None:
+        out_dir = Path(resume_dir)
+    else:
+        out_dir = create_run_dir(out) if out is not None else None
+        if out_dir is not None:
+            write_config(out_dir, cfg)
+    ckpt = SweepCheckpoint(out_dir / "sweep_state", stop_after) if out_dir is not None else None
     show = cfg.log.progress if progress is None else progress
     t0, c0 = time.perf_counter(), time.process_time()
     grid = make_grid(cfg)
@@ -452,7 +545,8 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     progs = arm_programs(cfg, arms_of(cfg))
     # one group size for every arm, so a shared measurement program sees one shape
     size = min(group_size(p.meta, grid.size) for p in progs.values())
-    arms = {name: run_arm(cfg, grid, p, size, line=line) for name, p in progs.items()}
+    arms = {name: run_arm(cfg, grid, p, size, line=line, ckpt=ckpt)
+            for name, p in progs.items()}
     res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
                       wall_s=time.perf_counter() - t0,
                       env_steps=sum(a.env_steps for a in arms.values()))
@@ -482,3 +576,21 @@ def save_arrays(path: Path, res: SweepResult) -> None:
         for gen, meas in a.measures.items():
             arrays.update({f"{name}/{gen}/{k}": v for k, v in meas.items()})
     np.savez_compressed(path, **arrays)
+
+
+def resume_sweep(run_dir: str | Path, *, progress: bool | None = None,
+                 stop_after: int | None = None) -> SweepResult:
+    """Continue the sweep in ``run_dir`` from its per-arm checkpoints and write its report.
+
+    The resumed sweep runs the same programs from the saved states, so its arrays (and the
+    report's figures) equal an uninterrupted sweep's on the same platform.
+    """
+    from meta_evo.runs import RunDirError, read_run_config
+
+    run_dir = Path(run_dir)
+    cfg = read_run_config(run_dir)
+    if not (run_dir / "sweep_state").is_dir():
+        raise RunDirError(f"{run_dir}: no sweep checkpoint to resume from")
+    if (run_dir / "report.json").is_file():
+        raise RunDirError(f"{run_dir}: this sweep has finished (report.json exists)")
+    return sweep(cfg, progress=progress, resume_dir=run_dir, stop_after=stop_after)
