@@ -56,6 +56,19 @@ def _onset(rep, metric: str, div: int) -> dict | None:
     return None
 
 
+def _tick_labels(ints: np.ndarray, raw: list, with_raw: bool) -> list[str]:
+    """Intensity, and under it the raw pressure; a raw label too close to its left neighbour
+    drops one more line, so crowded low levels stay readable."""
+    if not with_raw:
+        return [f"{i:g}" for i in ints]
+    span = float(ints[-1] - ints[0]) or 1.0
+    out, low = [], False
+    for k, (i, r) in enumerate(zip(ints, raw, strict=True)):
+        low = k > 0 and (i - ints[k - 1]) < 0.09 * span and not low
+        out.append(f"{i:g}\n" + ("\n" if low else "") + f"({r:.2f})")
+    return out
+
+
 def phase_diagram(rep: dict, path: Path) -> Path:
     ax_ = rep["axes"]
     ints = np.asarray(ax_["intensities"], float)
@@ -123,8 +136,7 @@ def phase_diagram(rep: dict, path: Path) -> Path:
         a.set_xticks(ints)
         bottom = k // cols == rows - 1 or k + cols >= n
         raw = ax_["raw_pressures"]
-        a.set_xticklabels([f"{i:g}\n({r:.2f})" if bottom else f"{i:g}"
-                           for i, r in zip(ints, raw, strict=True)], fontsize=8)
+        a.set_xticklabels(_tick_labels(ints, raw, bottom), fontsize=8)
         a.tick_params(axis="y", labelsize=8)
         a.grid(alpha=0.25)
         if bottom:
