@@ -129,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_config(config, overrides, default="sweep_default")
             from meta_evo import api
             from meta_evo.runs import default_out
-            from meta_evo.sweep import sweep
+            from meta_evo.sweep import cpu_workaround, sweep
 
+            cpu_workaround()  # before anything starts the XLA backend
             api.enable_compilation_cache()
             out = ns.out or default_out(cfg, "sweep")
             res = sweep(cfg, out, progress=not ns.quiet)
