@@ -527,28 +527,32 @@ def reset_peak_rss() -> bool:
 
 
 def mode_memchild(args) -> dict:
-    """One chunked sweep in this fresh process. The program is compiled and run on one chunk
-    first (compilation's own memory peak is not the sweep's); then the peak RSS is reset and
-    the whole sweep runs: ``run_peak_rss_mb - rss_before_run_mb`` is what the sweep adds."""
+    """One chunked sweep in this fresh process. The chunk program is compiled ahead of time
+    (compilation's own memory peak is not the sweep's), the peak RSS is reset, and the compiled
+    program runs every chunk: ``run_added_mb`` is what the sweep run adds on top of the process.
+    ``program_mb`` is XLA's own account of the chunk program (temp + argument + output bytes)."""
     from meta_evo import sharding
     from meta_evo.meta import Meta
     meta = Meta(make_cfg(args))
     fn = sharding.vmapped_sweep(meta, args.generations)
     a = grid_args(meta, args.grid, 0)
-    warm = jax.tree.map(lambda x: x[:args.chunk], a)
-    jax.block_until_ready(sharding.run_in_chunks(fn, warm, args.chunk))
+    first = sharding.pad_grid(jax.tree.map(lambda x: x[:args.chunk], a), args.chunk)
+    compiled = fn.lower(*first).compile()
+    ma = compiled.memory_analysis()
+    program = None if ma is None else (ma.temp_size_in_bytes + ma.argument_size_in_bytes
+                                       + ma.output_size_in_bytes) / 2**20
+    del first
     before = proc_status_mb("VmRSS")
     reset = reset_peak_rss()
     t = time.perf_counter()
-    out = sharding.run_in_chunks(fn, a, args.chunk)
+    out = sharding.run_in_chunks(compiled, a, args.chunk)
     jax.block_until_ready(out)
     wall = time.perf_counter() - t
     run_peak = proc_status_mb("VmHWM") if reset else None
-    return {"grid": args.grid, "chunk": args.chunk, "wall_s": wall,
+    return {"grid": args.grid, "chunk": args.chunk, "wall_s": wall, "program_mb": program,
             "rss_before_run_mb": before, "run_peak_rss_mb": run_peak,
             "run_added_mb": None if run_peak is None else run_peak - before,
-            "peak_rss_mb": peak_rss_mb(), "device_peak_mb": device_peak_mb(),
-            "compiles": fn._cache_size()}
+            "peak_rss_mb": peak_rss_mb(), "device_peak_mb": device_peak_mb()}
 
 
 def mode_memory(args, meter) -> dict:
@@ -574,7 +578,8 @@ def mode_memory(args, meter) -> dict:
             row["chunked"] = c < g
             rows.append(row)
             added = row["run_added_mb"]
-            print(f"  grid {g:4d} chunk {c:4d}: process peak RSS {row['peak_rss_mb']:,.0f} MB"
+            print(f"  grid {g:4d} chunk {c:4d}: program {row['program_mb'] or 0:,.1f} MB, "
+                  f"process peak RSS {row['peak_rss_mb']:,.0f} MB"
                   + (f", the sweep run adds {added:,.1f} MB" if added is not None else "")
                   + (f", device peak {row['device_peak_mb']:,.0f} MB"
                      if row["device_peak_mb"] is not None else "")
@@ -640,12 +645,78 @@ def print_table(res: dict):
     elif res["mode"] == "memory":
         print(f"bytes per grid point {res['bytes_per_point']:,} ({res['bytes_per_point_source']}),"
               f" budget {res['budget_mb']} MB -> chunk {res['chunk']}")
-        print("  grid  chunk  process peak RSS MB  RSS added by the run MB  device peak MB")
+        print("  grid  chunk  program MB  process peak RSS MB  RSS added by the run MB  "
+              "device peak MB")
         for r in res["runs"]:
             added = r.get("run_added_mb")
-            print(f"  {r['grid']:4d}  {r['chunk']:5d}  {r['peak_rss_mb']:19,.0f}  "
+            print(f"  {r['grid']:4d}  {r['chunk']:5d}  {r.get('program_mb') or 0:10,.1f}  "
+                  f"{r['peak_rss_mb']:19,.0f}  "
                   f"{'n/a' if added is None else format(added, ',.1f'):>23}  "
                   f"{r['device_peak_mb']}")
+
+
+def _cell(st, digits=0, scale=1.0):
+    f = f"{{:,.{digits}f}}"
+    return (f"{f.format(st['median'] / scale)} ({f.format(st['min'] / scale)} .. "
+            f"{f.format(st['max'] / scale)})")
+
+
+def markdown(paths: list[str]) -> str:
+    """Markdown tables (for README.md) from result JSON files."""
+    rows, scal, mem = [], [], []
+    for p in paths:
+        r = json.loads(Path(p).read_text())
+        dev = r["device"]
+        card = dev["device_kind"] if dev["platform"] != "cpu" else f"CPU, {dev['host_cores']} cores"
+        if r["mode"] in ("single", "sweep"):
+            w = r["workload"]
+            what = (f"{r['mode']}: M={w['population']}, K x P={w['lifetime']}x{w['candidates']}, "
+                    f"T={w['episode_length']}" + (f", G={r['grid_points']}"
+                                                  if r["mode"] == "sweep" else ""))
+            na = "n/a"
+            rows.append(
+                f"| {card} | {what} | "
+                + (_cell(r["simulator_steps_per_s"]) if "simulator_steps_per_s" in r else na)
+                + f" | {_cell(r['peer_steps_per_s'])} | {_cell(r['engine_steps_per_s'])} | "
+                + (f"{_cell(r['ratio_engine_to_simulator'], 3)}"
+                   if "ratio_engine_to_simulator" in r else na)
+                + f" | {_cell(r['ratio_engine_to_peer'], 3)} | "
+                f"{r['engine_seconds_per_generation']:.3f} / {r['peer_seconds_per_generation']:.3f}"
+                f" | {r['compile_s'].get('engine', 0):.0f} | {r['peak_rss_mb']:,.0f} | "
+                f"{r['rounds']} | `{Path(p).name}` |")
+        elif r["mode"] == "scaling":
+            for axis, pts in r["axes"].items():
+                if not pts:
+                    continue
+                scal.append(
+                    f"| {card} | {axis} | " + " / ".join(str(q["value"]) for q in pts) + " | "
+                    + " / ".join(f"{q['env_batch']:,}" for q in pts) + " | "
+                    + " / ".join(f"{q['engine_steps_per_s']['median'] / 1e6:.3g}M"
+                                 for q in pts) + " | "
+                    + " / ".join(f"{q['seconds_per_generation']['median']:.3g}" for q in pts)
+                    + " |")
+        elif r["mode"] == "memory":
+            for q in r["runs"]:
+                added = q.get("run_added_mb")
+                mem.append(f"| {card} | {q['grid']} | {q['chunk']} | "
+                           f"{q.get('program_mb') or 0:,.1f} | "
+                           f"{'n/a' if added is None else format(added, ',.1f')} | "
+                           f"{q['peak_rss_mb']:,.0f} | {q['wall_s']:.1f} |")
+    out = []
+    if rows:
+        out += ["| device | workload | simulator steps/s | peer steps/s | engine steps/s | "
+                "engine / simulator | engine / peer | s per generation (engine / peer) | "
+                "engine compile s | peak RSS MB | rounds | file |",
+                "| --- " * 12 + "|", *rows, ""]
+    if scal:
+        out += ["| device | axis | values | env batch | engine env steps/s (median) | "
+                "s per meta-generation (median; all grid points) |", "| --- " * 6 + "|",
+                *scal, ""]
+    if mem:
+        out += ["| device | grid points | chunk | chunk program MB (XLA) | "
+                "RSS added by the sweep run MB | process peak RSS MB | wall s |",
+                "| --- " * 7 + "|", *mem, ""]
+    return "\n".join(out)
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -686,14 +757,20 @@ def parse_args(argv=None):
     p.add_argument("--cache", default="", help="persistent compilation cache dir ('' = off)")
     p.add_argument("--out", default="", help="JSON path (PNG beside it for scaling)")
     p.add_argument("--plot", default="", help="only redraw the PNG of a scaling JSON")
+    p.add_argument("--markdown", nargs="+", help="only print README tables of result JSONs")
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.markdown:
+        print(markdown(args.markdown))
+        return
     if args.plot:
         plot_scaling(json.loads(Path(args.plot).read_text()), Path(args.plot).with_suffix(".png"))
         return
+    from meta_evo.sharding import maybe_initialize_distributed
+    maybe_initialize_distributed()  # multi-host when JAX_COORDINATOR_ADDRESS etc. ask for it
     if args.cache:
         jax.config.update("jax_compilation_cache_dir", args.cache)
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
