@@ -127,11 +127,13 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if ns.command == "sweep":
             cfg = load_config(config, overrides, default="sweep_default")
+            from meta_evo.cpu_flags import cpu_workaround
+
+            cpu_workaround()  # before importing the engine, which starts the XLA backend
             from meta_evo import api
             from meta_evo.runs import default_out
-            from meta_evo.sweep import cpu_workaround, sweep
+            from meta_evo.sweep import sweep
 
-            cpu_workaround()  # before anything starts the XLA backend
             api.enable_compilation_cache()
             out = ns.out or default_out(cfg, "sweep")
             res = sweep(cfg, out, progress=not ns.quiet)

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from meta_evo.config import Config
+from meta_evo.cpu_flags import cpu_workaround
 from meta_evo.measure import make_measure
 from meta_evo.meta import Meta, pressure_for_intensity
 
@@ -218,32 +219,6 @@ def make_grid_chunk(meta: Meta, traces: dict | None = None):
     fn = _count(traces, "chunk", jax.vmap(meta.run_chunk, in_axes=(0, 0, 0, None)))
     donate = (0,) if jax.default_backend() != "cpu" else ()
     return jax.jit(fn, static_argnums=3, donate_argnums=donate)
-
-
-EIGEN_FLAG = "--xla_cpu_multi_thread_eigen=false"
-
-
-def cpu_workaround() -> bool:
-    """Turn off XLA:CPU's multi-threaded Eigen calls before the backend starts; True if set.
-
-    With jax 0.10 on CPU, the measurement program on Brax reacher (``make_measure`` under
-    ``vmap`` or ``lax.map`` over 6 to 30 thetas) dies with SIGSEGV in an ``tf_XLAEigen`` worker
-    thread, every time; with multi-threaded Eigen off it runs, and gives the same numbers.
-    The flag must be in ``XLA_FLAGS`` before JAX compiles anything, so this only acts when no
-    backend has started yet (the CLI calls it first); it never affects GPU or TPU programs.
-    """
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_cpu_multi_thread_eigen" in flags:
-        return "xla_cpu_multi_thread_eigen=false" in flags
-    try:
-        from jax._src import xla_bridge
-
-        if xla_bridge.backends_are_initialized():
-            return False
-    except (ImportError, AttributeError):  # pragma: no cover - private API moved
-        return False
-    os.environ["XLA_FLAGS"] = f"{flags} {EIGEN_FLAG}".strip()
-    return True
 
 
 def make_grid_measure(meta: Meta, traces: dict | None = None):

@@ -228,3 +228,13 @@ def test_chunk_length_divides_generations_and_measure_period():
     assert chunk_length(c) == 7 and measure_generations(c) == [0, 7]
     parts = groups(5, 2)
     assert [list(p) for p in parts] == [[0, 1], [2, 3], [4, 4]]
+
+
+def test_cpu_workaround_only_before_the_backend_starts(monkeypatch):
+    from meta_evo.cpu_flags import cpu_workaround
+
+    jnp.zeros(1).block_until_ready()  # the backend is up: the flag can no longer apply
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert cpu_workaround() is False and "XLA_FLAGS" not in os.environ
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+    assert cpu_workaround() is True

@@ -1,0 +1,35 @@
+"""XLA:CPU flags that must be set before the JAX backend starts (so: no jax-heavy imports here).
+
+Importing ``evosax.algorithms`` (hence ``meta_evo.meta``, ``meta_evo.sweep``, ``meta_evo.api``)
+starts the backend, so ``meta-evo sweep`` calls :func:`cpu_workaround` before those imports.
+"""
+
+from __future__ import annotations
+
+import os
+
+EIGEN_FLAG = "--xla_cpu_multi_thread_eigen=false"
+
+
+def cpu_workaround() -> bool:
+    """Turn off XLA:CPU's multi-threaded Eigen calls before the backend starts; True if set.
+
+    With jax 0.10 on 2 CPU cores, the vmapped measurement program on Brax reacher died with
+    SIGSEGV in a ``tf_XLAEigen`` worker thread (3 of 3 runs with the first, five-rollout
+    ``make_measure``; 1 of 7 with the batched one), and ran with multi-threaded Eigen off,
+    giving the same numbers. The flag must be in ``XLA_FLAGS`` before the backend starts, so
+    this acts only when none has (``meta-evo sweep`` calls it before importing the engine); an
+    ``XLA_FLAGS`` that names the flag is left alone. It never affects GPU or TPU programs.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_cpu_multi_thread_eigen" in flags:
+        return "xla_cpu_multi_thread_eigen=false" in flags
+    try:
+        from jax._src import xla_bridge
+
+        if xla_bridge.backends_are_initialized():
+            return False
+    except (ImportError, AttributeError):  # pragma: no cover - private API moved
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {EIGEN_FLAG}".strip()
+    return True
