@@ -670,7 +670,8 @@ def markdown(paths: list[str]) -> str:
         card = dev["device_kind"] if dev["platform"] != "cpu" else f"CPU, {dev['host_cores']} cores"
         if r["mode"] in ("single", "sweep"):
             w = r["workload"]
-            what = (f"{r['mode']}: M={w['population']}, K x P={w['lifetime']}x{w['candidates']}, "
+            what = (f"{r['mode']}: {w['family']} ({w['agent']}), M={w['population']}, "
+                    f"K x P={w['lifetime']}x{w['candidates']}, "
                     f"T={w['episode_length']}" + (f", G={r['grid_points']}"
                                                   if r["mode"] == "sweep" else ""))
             na = "n/a"
