@@ -73,26 +73,31 @@ def _argmax_rows(matrix: jax.Array) -> jax.Array:
 
 @jax.jit
 def behavioral_objective(matrix: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Behavioral objective: which column each row's result serves best.
+    """Behavioral objective: which task each row's result serves best.
+
+    Only the n task columns compete (the first n; they are the tasks of the rows), so a
+    learner that ignores its task scores exactly 1/n in expectation and the accuracy is
+    comparable across families with and without proxy columns. Whether a proxy column beats
+    every task is ``proxy_share``'s question.
 
     Args:
-      matrix: [n, m] cross-task matrix; columns n..m-1 are proxy objectives and may win.
+      matrix: [n, m] cross-task matrix, m >= n; columns n..m-1 (proxy objectives) are ignored.
 
     Returns:
-      ``(argmax_per_row, accuracy)``: [n] int32 ``argmax_b M[a, b]`` over all m columns
-      (NaN entries rank worst, ties go to the lowest index) and a scalar float accuracy,
-      the fraction of rows whose argmax is their own task (chance = 1/n).
+      ``(argmax_per_row, accuracy)``: [n] int32 ``argmax_{b < n} M[a, b]`` (NaN entries rank
+      worst, ties go to the lowest index) and a scalar float accuracy, the fraction of rows
+      whose argmax is their own task (chance = 1/n).
     """
     matrix = _as_float(matrix)
     n, _ = _check_matrix(matrix)
-    best = _argmax_rows(matrix)
+    best = _argmax_rows(matrix[:, :n])
     accuracy = jnp.mean((best == jnp.arange(n, dtype=jnp.int32)).astype(matrix.dtype))
     return best, accuracy
 
 
 @jax.jit
 def proxy_share(matrix: jax.Array) -> jax.Array:
-    """Fraction of rows whose best column is a proxy objective (index >= n).
+    """Fraction of rows whose best column over all m columns is a proxy objective (>= n).
 
     Args:
       matrix: [n, m] cross-task matrix (m == n gives 0).

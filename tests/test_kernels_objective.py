@@ -48,20 +48,44 @@ def test_proxy_column_wins():
     tasks = jnp.eye(4)
     proxy = jnp.full((4, 1), 5.0)
     matrix = jnp.concatenate([tasks, proxy], axis=1)  # [4, 5]
+    # accuracy is over the task columns only: each row still serves its own task best
+    # among the tasks, although the proxy column beats every task
     best, accuracy = behavioral_objective(matrix)
-    np.testing.assert_array_equal(best, [4, 4, 4, 4])
-    assert float(accuracy) == 0.0
+    np.testing.assert_array_equal(best, [0, 1, 2, 3])
+    assert float(accuracy) == 1.0
     assert float(proxy_share(matrix)) == 1.0
+    # a proxy-pursuer that also ignores its task: identical rows, chance accuracy exactly 1/n
+    pursuer = jnp.concatenate([jnp.tile(jnp.array([[0.3, 0.1, 0.2, 0.0]]), (4, 1)), proxy], 1)
+    best, accuracy = behavioral_objective(pursuer)
+    np.testing.assert_array_equal(best, [0, 0, 0, 0])
+    assert float(accuracy) == pytest.approx(1 / 4, abs=1e-7)
+    assert float(proxy_share(pursuer)) == 1.0
     # Sensitivity reads the task block only.
     assert float(objective_sensitivity(matrix)) == pytest.approx(
         float(objective_sensitivity(tasks)), rel=1e-6
     )
 
 
+def test_accuracy_ignores_proxy_columns_at_chance():
+    # rows that ignore their task (identical rows) score exactly 1/n, however often a proxy
+    # column wins; an argmax over all columns would score 0 whenever a proxy wins
+    n, num = 4, 256
+    keys = jax.random.split(jax.random.PRNGKey(11), num)
+
+    def ignorant(k):
+        row = jax.random.normal(k, (n + 2,)).at[n:].add(1.0)  # proxies usually win
+        return jnp.tile(row, (n, 1))
+
+    mats = jax.vmap(ignorant)(keys)
+    _, acc = jax.jit(jax.vmap(behavioral_objective))(mats)
+    np.testing.assert_allclose(acc, 1 / n, atol=1e-7)
+    assert float(jnp.mean(jax.vmap(proxy_share)(mats))) > 0.5
+
+
 def test_nan_ranks_worst_and_bad_shapes():
     matrix = jnp.array([[jnp.nan, 0.0, 1.0], [0.0, 1.0, jnp.nan]])
     best, accuracy = behavioral_objective(matrix)
-    np.testing.assert_array_equal(best, [2, 1])
+    np.testing.assert_array_equal(best, [1, 1])  # task columns 0, 1 only
     assert float(accuracy) == 0.5 and float(proxy_share(matrix)) == 0.5
     with pytest.raises(ValueError):
         objective_sensitivity(jnp.zeros((3, 2)))
