@@ -19,7 +19,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from meta_evo.config import Config, ConfigError, config_from_dict
+from meta_evo.config import Config
 from meta_evo.meta import Meta
 from meta_evo.runs import (
     Progress,
@@ -84,7 +84,8 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     first rewritten to the checkpoint's rows. A damaged newest checkpoint is reported (one
     ``warn`` line each; default: stderr) and moved to ``checkpoints.damaged/`` for the previous
     good one. Raises :class:`RunDirError` (one line) when the directory is missing, holds no
-    usable checkpoint, or its ``config.yaml`` differs from the checkpoint's config. A finished
+    usable checkpoint, another process holds its lock (:mod:`meta_evo.lock`), or its
+    ``config.yaml`` differs from the checkpoint's config. A finished
     run is left as it is (``result.resumed_from == result.generation``).
     """
     from meta_evo.checkpoint import Checkpoints
@@ -94,6 +95,9 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     cfg = read_run_config(run_dir)
     if not (run_dir / "checkpoints").is_dir():  # e.g. a sweep directory: checked before building
         raise RunDirError(f"{run_dir}: no checkpoint to resume from (start a new run)")
+    from meta_evo.lock import acquire
+
+    acquire(run_dir)  # one writer at a time; held until the process exits
     built = [meta]
 
     def get_meta():  # built after the config check: a refused resume stays quick
@@ -136,27 +140,17 @@ def latest_good(ckpt, meta, cfg: Config, warn, move_damaged: bool = False):
     ``move_damaged``, moved out of the way; a checkpoint whose config differs from ``cfg``
     raises RunDirError.
     """
-    from meta_evo.checkpoint import CheckpointError, abstract_state, config_diff
+    from meta_evo.checkpoint import CheckpointError, abstract_state, check_config
 
     steps = ckpt.steps()
     where = ckpt.directory.parent
     if not steps:
         raise RunDirError(f"{where}: no checkpoint to resume from (start a new run)")
     target = None
-    want = json.loads(json.dumps(cfg.to_dict()))
     for i, step in enumerate(reversed(steps)):
         try:
             extra = ckpt.read_extra(step)
-            try:  # through today's schema: keys added since the checkpoint take their defaults
-                theirs = json.loads(json.dumps(config_from_dict(extra["config"]).to_dict()))
-            except ConfigError as e:
-                raise RunDirError(f"{where}: the config of checkpoint {step} is not valid for "
-                                  f"this version of meta-evo ({e}); refusing to resume") from None
-            diff = config_diff(theirs, want)
-            if diff:
-                more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
-                raise RunDirError(f"{where}: config.yaml differs from the config of checkpoint "
-                                  f"{step} ({diff[0]}{more}); refusing to resume")
+            check_config(where, f"checkpoint {step}", extra["config"], cfg)
             if target is None:
                 target = abstract_state(meta() if callable(meta) else meta, cfg.seed)
             state, extra = ckpt.restore(step, target, extra)

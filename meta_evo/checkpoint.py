@@ -194,3 +194,26 @@ def config_diff(a: dict, b: dict, prefix: str = "") -> list[str]:
         elif json.dumps(va) != json.dumps(vb):
             out.append(f"{key}: {va!r} != {vb!r}")
     return out
+
+
+def check_config(where, what: str, saved: dict, cfg) -> None:
+    """Refuse (RunDirError, one line naming the first differing key) when ``saved`` (the config
+    recorded with checkpoint ``what``) differs from ``cfg`` (the run directory's config.yaml).
+
+    Both go through today's schema first, so keys added since the checkpoint was written take
+    their defaults on both sides and do not count as a difference.
+    """
+    from meta_evo.config import ConfigError, config_from_dict
+    from meta_evo.runs import RunDirError
+
+    want = json.loads(json.dumps(cfg.to_dict()))
+    try:
+        theirs = json.loads(json.dumps(config_from_dict(saved).to_dict()))
+    except (ConfigError, TypeError, AttributeError) as e:
+        raise RunDirError(f"{where}: the config of {what} is not valid for this version of "
+                          f"meta-evo ({e}); refusing to resume") from None
+    diff = config_diff(theirs, want)
+    if diff:
+        more = f" (and {len(diff) - 1} more)" if len(diff) > 1 else ""
+        raise RunDirError(f"{where}: config.yaml differs from the config of {what} "
+                          f"({diff[0]}{more}); refusing to resume")

@@ -40,7 +40,8 @@ def default_out(cfg: Config, kind: str = "run") -> Path:
 
 
 def create_run_dir(out: str | Path) -> Path:
-    """Create ``out`` (and parents); refuse if it exists already, whatever it holds."""
+    """Create ``out`` (and parents) and lock it (:mod:`meta_evo.lock`); refuse if it exists
+    already, whatever it holds."""
     out = Path(out)
     try:
         exists = out.exists()
@@ -54,6 +55,9 @@ def create_run_dir(out: str | Path) -> Path:
         out.mkdir()
     except OSError as e:
         raise RunDirError(f"{out}: cannot create run directory ({e.strerror})") from None
+    from meta_evo.lock import acquire
+
+    acquire(out)  # held until the process exits: no second writer (see meta_evo.lock)
     return out
 
 
@@ -197,6 +201,7 @@ class Signals:
     or when ``enabled`` is false."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    active: list = []  # entered instances, innermost last (see :func:`signal_received`)
 
     def __init__(self, enabled: bool = True, stream=None):
         self.enabled, self.received = enabled, None
@@ -218,13 +223,22 @@ class Signals:
         if self.enabled and threading.current_thread() is threading.main_thread():
             for s in self.SIGNALS:
                 self._old[s] = signal.signal(s, self._handle)
+        Signals.active.append(self)
         return self
 
     def __exit__(self, *exc):
         for s, h in self._old.items():
             signal.signal(s, h)
         self._old.clear()
+        if self in Signals.active:
+            Signals.active.remove(self)
         return False
+
+
+def signal_received() -> int | None:
+    """The signal number the innermost entered :class:`Signals` caught, else None (what a
+    driver that does not hold the context, e.g. the sweep's checkpoint store, checks)."""
+    return Signals.active[-1].received if Signals.active else None
 
 
 def read_run_config(run_dir: Path) -> Config:
