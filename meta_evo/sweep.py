@@ -43,70 +43,13 @@ from meta_evo.config import Config
 from meta_evo.cpu_flags import cpu_workaround
 from meta_evo.measure import make_measure
 from meta_evo.meta import Meta, pressure_for_intensity
+from meta_evo.sweep_state import SweepCheckpoint, SweepInterrupted  # noqa: F401 - re-exported
 
 CONTROL = "amortized"
 # The memory estimate: bytes of one env state times the rollouts alive at once, times this
 # allowance for the scan carry, temporaries and XLA's buffers (measured loosely on CPU).
 _STATE_OVERHEAD = 16
 _MIN_STATE_BYTES = 256
-
-class SweepInterrupted(RuntimeError):
-    """Raised by the ``stop_after`` test hook once that many chunks were checkpointed."""
-
-
-class SweepCheckpoint:
-    """Per-arm sweep progress in ``RUN_DIR/sweep_state/{arm}.pkl``, written after every chunk.
-
-    The file holds the group states (a host copy of the vmapped MetaState: PRNG keys included)
-    and every result gathered so far, so ``meta-evo resume RUN_DIR`` continues at the next
-    chunk and ends with the arrays an uninterrupted sweep gives. Writes are atomic (temp file,
-    fsync, rename) and the previous file is kept as ``.prev``: a damaged newest file is
-    reported and the previous one used.
-    """
-
-    def __init__(self, root: Path, stop_after: int | None = None, warn=None):
-        self.root = Path(root)
-        self.root.mkdir(exist_ok=True)
-        self.saves = 0
-        self.stop_after = stop_after
-        self.warn = warn or (lambda m: sys.stderr.write(f"meta-evo: warning: {m}\n"))
-
-    def path(self, arm: str) -> Path:
-        return self.root / f"{arm}.pkl"
-
-    def save(self, arm: str, payload: dict) -> None:
-        import pickle
-
-        final = self.path(arm)
-        tmp = final.with_name(final.name + ".tmp")
-        with tmp.open("wb") as f:
-            pickle.dump(jax.device_get(payload), f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        if final.exists():
-            os.replace(final, final.with_name(final.name + ".prev"))
-        os.replace(tmp, final)
-        self.saves += 1
-        if self.stop_after is not None and self.saves >= self.stop_after:
-            raise SweepInterrupted(f"stopped after {self.saves} checkpoints")
-
-    def load(self, arm: str) -> dict | None:
-        import pickle
-
-        for p in (self.path(arm), self.path(arm).with_name(f"{arm}.pkl.prev")):
-            if not p.exists():
-                continue
-            try:
-                with p.open("rb") as f:
-                    payload = pickle.load(f)
-                if not isinstance(payload, dict) or "gi" not in payload:
-                    raise ValueError("not a sweep checkpoint")
-                return payload
-            except Exception as e:  # noqa: BLE001 - any damage: fall back to the previous
-                self.warn(f"{p}: damaged sweep checkpoint ({type(e).__name__}); "
-                          "using the previous one")
-        return None
-
 
 # --- the grid -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -512,12 +455,13 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
         out_dir = create_run_dir(out) if out is not None else None
         if out_dir is not None:
             write_config(out_dir, cfg)
-    ckpt = SweepCheckpoint(out_dir / "sweep_state", stop_after) if out_dir is not None else None
     show = cfg.log.progress if progress is None else progress
     t0, c0 = time.perf_counter(), time.process_time()
     grid = make_grid(cfg)
     line = _Line(show)
     progs = arm_programs(cfg, arms_of(cfg))
+    ckpt = None if out_dir is None else SweepCheckpoint(
+        out_dir / "sweep_state", cfg, {name: p.meta for name, p in progs.items()}, stop_after)
     # one group size for every arm, so a shared measurement program sees one shape
     size = min(group_size(p.meta, grid.size) for p in progs.values())
     arms = {name: run_arm(cfg, grid, p, size, line=line, ckpt=ckpt)
@@ -558,14 +502,20 @@ def resume_sweep(run_dir: str | Path, *, progress: bool | None = None,
     """Continue the sweep in ``run_dir`` from its per-arm checkpoints and write its report.
 
     The resumed sweep runs the same programs from the saved states, so its arrays (and the
-    report's figures) equal an uninterrupted sweep's on the same platform.
+    report's figures) equal an uninterrupted sweep's on the same platform. Raises RunDirError
+    (one line) when another process holds the directory's lock (:mod:`meta_evo.lock`), or
+    when config.yaml differs from the config recorded with the checkpoints (naming the key).
     """
+    from meta_evo.lock import acquire
     from meta_evo.runs import RunDirError, read_run_config
+    from meta_evo.sweep_state import check_resumable
 
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
     if not (run_dir / "sweep_state").is_dir():
         raise RunDirError(f"{run_dir}: no sweep checkpoint to resume from")
+    acquire(run_dir)  # one writer at a time; held until the process exits
     if (run_dir / "report.json").is_file():
         raise RunDirError(f"{run_dir}: this sweep has finished (report.json exists)")
+    check_resumable(run_dir, cfg)
     return sweep(cfg, progress=progress, resume_dir=run_dir, stop_after=stop_after)
