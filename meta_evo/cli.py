@@ -1,15 +1,31 @@
 """``meta-evo``: the command line, a thin layer over :mod:`meta_evo.api`.
 
-Every user error (bad config, bad argument, existing run directory) is one line on stderr and
-exit code 2; nothing is created or overwritten.
+Every user error (bad config, bad argument, existing run directory, a directory another process
+is writing) is one line on stderr and exit code 2; nothing is created or overwritten. Before
+anything imports jax, :func:`main` sets the XLA:CPU flags (:mod:`meta_evo.cpu_flags`) and
+silences known third-party warnings a user can do nothing about (:func:`quiet_third_party`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 EXIT_USAGE = 2
+# (category, message regex, module regex) of third-party warnings that are noise to a user of
+# the command line: Brax's "not actively being maintained" notice (raised when it loads a
+# model) and JAXopt's deprecation on import (brax imports jaxopt).
+THIRD_PARTY_WARNINGS = (
+    (UserWarning, r"Brax System, piplines and environments are not actively", r"brax(\.|$)"),
+    (DeprecationWarning, r"JAXopt is no longer maintained", r"jaxopt(\.|$)"),
+)
+
+
+def quiet_third_party() -> None:
+    """Ignore :data:`THIRD_PARTY_WARNINGS` (before brax or jaxopt is imported)."""
+    for category, message, module in THIRD_PARTY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,10 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from meta_evo.cpu_flags import cpu_workaround
+
+    cpu_workaround()  # first: loading a config imports jax (task families), every subcommand
+    quiet_third_party()
     parser = build_parser()
     ns = parser.parse_args(argv)
     from meta_evo.config import ConfigError, load_config
-    from meta_evo.runs import RunDirError
+    from meta_evo.runs import RunDirError, Signals
+    from meta_evo.sweep_state import SweepInterrupted
 
     try:
         config, overrides = _split(getattr(ns, "args", []))
@@ -100,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
             if (Path(ns.run_dir) / "sweep_state").is_dir():  # a sweep directory
                 from meta_evo.sweep import resume_sweep
 
-                res = resume_sweep(ns.run_dir, progress=not ns.quiet)
+                with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
+                    res = resume_sweep(ns.run_dir, progress=not ns.quiet)
                 print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
                       f"{len(res.arms)} arms  report: {res.out_dir / 'report.md'}")
                 return 0
@@ -127,16 +149,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if ns.command == "sweep":
             cfg = load_config(config, overrides, default="sweep_default")
-            from meta_evo.cpu_flags import cpu_workaround
-
-            cpu_workaround()  # before importing the engine, which starts the XLA backend
             from meta_evo import api
             from meta_evo.runs import default_out
             from meta_evo.sweep import sweep
 
             api.enable_compilation_cache()
             out = ns.out or default_out(cfg, "sweep")
-            res = sweep(cfg, out, progress=not ns.quiet)
+            with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
+                res = sweep(cfg, out, progress=not ns.quiet)
             print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
                   f"{len(res.arms)} arms  {res.env_steps:,} env steps in {res.wall_s:.1f}s")
             for o in res.report["onsets"]:
@@ -147,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RunDirError, _UsageError) as e:
         sys.stderr.write(f"meta-evo: error: {_one_line(e)}\n")
         return EXIT_USAGE
+    except SweepInterrupted as e:  # checkpoint saved, resume command printed
+        return e.exit_code
     return EXIT_USAGE  # pragma: no cover
 
 
