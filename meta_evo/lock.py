@@ -38,6 +38,26 @@ def holder_pid(run_dir: str | Path) -> int | None:
         return None
 
 
+def holder(run_dir: str | Path) -> int | None:
+    """The pid of the live process that holds ``run_dir``'s lock (this one included), or None
+    when nobody does. Probes with a shared lock; creates nothing."""
+    if held(run_dir):
+        return os.getpid()
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return holder_pid(run_dir) or -1
+        return None
+    finally:
+        os.close(fd)  # also drops the probe's shared lock
+    return None
+
+
 def acquire(run_dir: str | Path) -> Path:
     """Lock ``run_dir`` for this process until it exits; return the lock file's path.
 

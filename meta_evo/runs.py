@@ -3,11 +3,13 @@
 A run directory holds ``config.yaml`` (fully resolved), ``metrics.jsonl`` (one JSON object per
 meta-generation), ``checkpoints/`` (orbax, see :mod:`meta_evo.checkpoint`), ``summary.json`` once
 finished and, when asked, TensorBoard event files under ``tb/``. ``meta-evo run`` never overwrites
-an existing run directory; ``meta-evo resume`` continues one.
+an existing run directory; ``meta-evo resume`` continues one. ``.lock`` (:mod:`meta_evo.lock`)
+keeps a second process from writing a directory that one is writing.
 
 Signals: while a run writes checkpoints, SIGINT and SIGTERM only raise a flag (:class:`Signals`);
 the driver saves a checkpoint at the next chunk boundary and stops with exit code ``128 + signum``
-(130 for SIGINT, 143 for SIGTERM). A second signal aborts at once.
+(130 for SIGINT, 143 for SIGTERM). A second signal aborts at once. A sweep does the same at its
+next per-arm checkpoint (:func:`signal_received`, :mod:`meta_evo.sweep_state`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ def create_run_dir(out: str | Path) -> Path:
     except (OSError, ValueError) as e:  # e.g. a NUL byte or an unencodable name
         raise RunDirError(f"{str(out)!r}: not a usable path ({e})") from None
     if exists:
+        from meta_evo.lock import holder
+
+        pid = holder(out) if out.is_dir() else None
+        if pid is not None:
+            who = f"pid {pid}" if pid > 0 else "pid unknown"
+            raise RunDirError(f"{out}: run directory exists already and is in use by another "
+                              f"meta-evo process ({who}); choose another --out")
         raise RunDirError(f"{out}: run directory exists already; choose another --out "
                           f"(or `meta-evo resume {out}` to continue it)")
     try:
