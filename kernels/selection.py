@@ -117,6 +117,27 @@ def selection_intensity(weights: jax.Array) -> jax.Array:
     return jnp.sum(weights * scores, axis=-1) / jnp.sum(weights, axis=-1)
 
 
+@jax.jit
+def effective_population_size(weights: jax.Array) -> jax.Array:
+    """Effective number of parents ``(sum w)^2 / sum w^2`` of rank weights (Kish).
+
+    With the weights normalized to sum 1 this is ``1 / sum(w^2)``: N for uniform weights
+    (no selection), k for truncation to the top k, 1 for the best alone. It sets how much
+    the recombined mean moves on noise alone: with iid members of scale sigma and fitness
+    unrelated to theta, the mean moves ``sigma / sqrt(N_eff)`` per coordinate per generation.
+
+    Args:
+      weights: [..., N] non-negative weights over ranks (sum > 0); leading axes are a batch.
+
+    Returns:
+      [...] float in [1, N].
+    """
+    weights = jnp.asarray(weights)
+    weights = weights.astype(_float_dtype(weights))
+    total = jnp.sum(weights, axis=-1)
+    return total * total / jnp.sum(weights * weights, axis=-1)
+
+
 @functools.partial(jax.jit, static_argnums=0)
 def truncation_weights(n: int, elite_fraction: jax.Array) -> jax.Array:
     """Truncation selection of the top ``k = elite_fraction * n`` ranks, continuous in k.

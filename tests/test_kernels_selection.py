@@ -146,3 +146,21 @@ def test_jit_and_vmap_of_intensity():
     np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-6)
     b = jax.jit(jax.vmap(lambda x: boltzmann_weights(10, x)))(jnp.array([0.0, 1.0, 5.0]))
     np.testing.assert_allclose(b.sum(-1), 1.0, rtol=1e-6)
+
+
+def test_effective_population_size():
+    from kernels import effective_population_size
+
+    n = 16
+    assert float(effective_population_size(jnp.ones(n))) == pytest.approx(n, rel=1e-6)
+    assert float(effective_population_size(jnp.zeros(n).at[0].set(1.0))) == pytest.approx(1.0)
+    # truncation to the top k (integer k): exactly k parents; weights need not sum to 1
+    for k in (1, 2, 4, 8):
+        w = truncation_weights(n, k / n)
+        assert float(effective_population_size(w)) == pytest.approx(k, rel=1e-5)
+        assert float(effective_population_size(3.0 * w)) == pytest.approx(k, rel=1e-5)
+    # Boltzmann: beta 0 is no selection; N_eff falls as beta grows; batched over betas
+    betas = jnp.array([0.0, 0.5, 1.0, 2.0, 8.0])
+    ne = jax.jit(jax.vmap(lambda b: effective_population_size(boltzmann_weights(n, b))))(betas)
+    assert float(ne[0]) == pytest.approx(n, rel=1e-5)
+    assert np.all(np.diff(np.asarray(ne)) < 0) and float(ne[-1]) >= 1.0
