@@ -51,9 +51,9 @@ def given(setup):
     rl, thetas, taus, tau_fb, keys = setup
     life = counted(rl.lifetime)
     run = jax.jit(jax.vmap(life))
-    out = run(thetas, taus, tau_fb, keys)
+    out = run(thetas, taus, keys, tau_fb)
     # new values, same shapes: no second trace
-    run(thetas[::-1], taus[::-1], tau_fb, jax.random.split(jax.random.PRNGKey(9), 4))
+    run(thetas[::-1], taus[::-1], jax.random.split(jax.random.PRNGKey(9), 4), tau_fb)
     assert life.traces == 1
     return jax.device_get(out)
 
@@ -63,7 +63,7 @@ def channel_run(setup, reward, tau_fb=None):
     other = RL2(rl.family, lifetime=K, episode_length=T, hidden=H, reward=reward)
     assert other.theta_size == rl.theta_size  # one theta layout in every channel
     fb = taus if tau_fb is None else tau_fb
-    return jax.device_get(jax.jit(jax.vmap(other.lifetime))(thetas, taus, fb, keys))
+    return jax.device_get(jax.jit(jax.vmap(other.lifetime))(thetas, taus, keys, fb))
 
 
 def test_shapes_and_meta_init(setup, given):
@@ -163,8 +163,8 @@ def test_hidden_state_is_carried_across_episodes(setup):
     episodes; the meta-init policy (actions 0) does, a nonzero one does not."""
     _, thetas, taus, tau_fb, keys = setup
     rl = RL2(_FixedStart(), lifetime=K, episode_length=T, hidden=H)
-    rets = np.asarray(jax.jit(jax.vmap(rl.lifetime))(thetas[:2], taus[:2], tau_fb[:2],
-                                                      keys[:2])["returns"])
+    rets = np.asarray(jax.jit(jax.vmap(rl.lifetime))(thetas[:2], taus[:2], keys[:2],
+                                                      tau_fb[:2])["returns"])
     assert (rets[0] == rets[0, 0]).all()
     assert np.abs(np.diff(rets[1])).min() > 1e-5
 
