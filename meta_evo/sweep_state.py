@@ -77,6 +77,8 @@ def encode(payload) -> tuple[object, dict[str, np.ndarray]]:
     def node(x):
         if x is None:
             return ["n"]
+        if isinstance(x, np.generic):  # before float: np.float64 is a float
+            return array(np.asarray(x), "g")
         if isinstance(x, bool):
             return ["b", x]
         if isinstance(x, int):
@@ -85,8 +87,6 @@ def encode(payload) -> tuple[object, dict[str, np.ndarray]]:
             return ["f", x.hex()]
         if isinstance(x, str):
             return ["s", x]
-        if isinstance(x, np.generic):
-            return array(np.asarray(x), "g")
         if isinstance(x, np.ndarray):
             return array(x)
         if isinstance(x, dict):
