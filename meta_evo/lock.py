@@ -39,10 +39,10 @@ def holder_pid(run_dir: str | Path) -> int | None:
 
 
 def holder(run_dir: str | Path) -> int | None:
-    """The pid of the live process that holds ``run_dir``'s lock (this one included), or None
-    when nobody does. Probes with a shared lock; creates nothing."""
+    """The pid of another live process that holds ``run_dir``'s lock (-1 when it wrote none
+    yet), or None when no other process does. Probes with a shared lock; creates nothing."""
     if held(run_dir):
-        return os.getpid()
+        return None
     try:
         fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

@@ -199,9 +199,11 @@ class SweepCheckpoint:
 
     def _template(self, arm: str):
         if arm not in self._templates:
-            meta = self.metas.get(arm)
-            if meta is None:
-                raise CheckpointError(f"no state structure known for arm {arm!r}")
+            meta = self.metas.get(arm) or next(
+                (m for m in self.metas.values() if getattr(m.learner, "name", None) == arm), None)
+            if meta is None:  # a programming error, not damage: never discard the progress
+                raise RuntimeError(f"sweep checkpoint: no state structure known for arm {arm!r}"
+                                   f" (known: {sorted(self.metas)})")
             shapes = jax.eval_shape(meta.init, jax.random.PRNGKey(0))
             leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
             self._templates[arm] = (treedef, [jax.tree_util.keystr(p) for p, _ in leaves])

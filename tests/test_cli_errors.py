@@ -269,3 +269,38 @@ def test_existing_run_still_resumable(ws):
     from meta_evo.analysis import load_run
     run = load_run(root / "existing_run")
     assert run.steps == [0, 2] and run.summary["generations"] == 2
+
+
+# --- XLA:CPU flags before jax, on every subcommand -----------------------------------------------
+
+SPY = """
+import os, sys
+os.environ.pop("XLA_FLAGS", None)
+import meta_evo.cpu_flags as cf
+real, seen = cf.cpu_workaround, []
+def spy():
+    seen.append("jax" in sys.modules)
+    return real()
+cf.cpu_workaround = spy
+from meta_evo import cli
+code = cli.main(sys.argv[1:])
+print(code, seen, os.environ.get("XLA_FLAGS"))
+"""
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "task.bogus=1"], ["sweep", "sweep.bogus=1"], ["resume", "nope"], ["analyze", "nope"],
+])
+def test_cpu_flags_set_before_jax_is_imported(tmp_path, argv):
+    """Every subcommand sets XLA_FLAGS before anything imports jax (``meta-evo resume`` of a
+    sweep used to set it after ``meta_evo.api`` had started the backend)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    r = subprocess.run([sys.executable, "-c", SPY, *argv], capture_output=True, text=True,
+                       cwd=tmp_path, env=env, timeout=120)
+    code, seen, flags = r.stdout.strip().splitlines()[-1].split(" ", 2)
+    assert code == "2", r.stderr
+    assert seen == "[False]"  # called once, with jax not yet imported
+    assert flags == "--xla_cpu_multi_thread_eigen=false"
