@@ -5,6 +5,10 @@ Higher scores are better everywhere. Nothing here imports ``meta_evo``.
 - ``selection``: selection intensity and the rank weights that set selection pressure.
 - ``power``: optimization power in bits and its online share.
 - ``objective``: lifetime gain, cross-task matrix statistics, update alignment.
+- ``regime``: memorization / task identification / general learning from pool and held-out
+  matrices (Kirsch et al. 2022), with Wilson intervals over seeds.
+- ``generalization``: outcome of the distribution-shift experiment (goal generalizes,
+  pseudo-aligned, capability only, no optimization), in and out of distribution.
 - ``emergence``: onset of a metric above its control along a sweep: exact sign-flip tests,
   fixed-sequence onset, trend test, unconditional bootstrap intervals.
 """
@@ -17,6 +21,13 @@ from kernels.emergence import (
     sign_flip_pvalues,
     within_seed_spearman,
 )
+from kernels.generalization import (
+    OUTCOME_NAMES,
+    GeneralizationResult,
+    OutcomeResult,
+    classify_outcome,
+    generalization_outcome,
+)
 from kernels.objective import (
     behavioral_objective,
     lifetime_gain,
@@ -25,6 +36,15 @@ from kernels.objective import (
     update_alignment,
 )
 from kernels.power import online_share, optimization_power_bits
+from kernels.regime import (
+    REGIME_NAMES,
+    RegimeResult,
+    classify_regime,
+    regime_from_matrices,
+    row_spread,
+    task_accuracy,
+    wilson_interval,
+)
 from kernels.selection import (
     beta_for_intensity,
     boltzmann_weights,
@@ -37,23 +57,35 @@ from kernels.selection import (
 
 __all__ = [
     "EmergenceResult",
+    "GeneralizationResult",
     "LogisticFit",
+    "OUTCOME_NAMES",
+    "OutcomeResult",
+    "REGIME_NAMES",
+    "RegimeResult",
     "behavioral_objective",
     "beta_for_intensity",
     "boltzmann_weights",
+    "classify_outcome",
+    "classify_regime",
     "effective_population_size",
     "elite_fraction_for_intensity",
     "emergence_onset",
     "expected_normal_order_statistics",
+    "generalization_outcome",
     "level_pvalues",
     "lifetime_gain",
     "objective_sensitivity",
     "online_share",
     "optimization_power_bits",
     "proxy_share",
+    "regime_from_matrices",
+    "row_spread",
     "selection_intensity",
     "sign_flip_pvalues",
+    "task_accuracy",
     "truncation_weights",
     "update_alignment",
+    "wilson_interval",
     "within_seed_spearman",
 ]
