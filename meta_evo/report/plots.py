@@ -2,11 +2,14 @@
 
 - ``phase_diagram.png``: one panel per metric against selection intensity; one colour per
   diversity level; dots are seeds, the solid line the learner arm's mean with a 95 % band,
-  the dashed line with hollow squares the control arm (offset a little to the right); the
-  onset is a vertical line (its bootstrap interval a band) in the diversity's colour.
+  the dashed line with hollow squares the control arm (offset a little to the right); an
+  onset that passes its test after adjustment is a vertical line (its onset interval a band)
+  in the diversity's colour. Metrics without data (e.g. no step for the gru learner) get no
+  panel.
 - ``lifetime_curves.png``: held-out return along the lifetime (update k = 0..K), one panel
   per intensity; thin lines seeds, thick the mean, dashed the control.
-- ``evolution.png``: evolved step size and training fitness per meta-generation.
+- ``evolution.png``: training fitness (and the evolved step size, where the learner has one)
+  per meta-generation.
 - ``cross_task_matrix.png``: ``M[a, b]`` of the strongest grid point and of the control arm at
   the same point; the best column of each row is boxed.
 """
@@ -23,18 +26,30 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
-from meta_evo.report import PHASE_METRICS, mean_ci  # noqa: E402
+from meta_evo.report.common import PHASE_METRICS, div_name  # noqa: E402
+from meta_evo.report.stats import mean_ci  # noqa: E402
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 DPI = 110
 
 
-def _div_name(d: int) -> str:
-    if d == 0:
-        return "targets vary (d=0)"
-    if d == 1:
-        return "one fixed task (d=1)"
-    return f"{d} training tasks"
+_div_name = div_name
+
+
+def _label(rep, arm: str | None) -> str | None:
+    if arm is None:
+        return None
+    return rep.get("arm_labels", {}).get(arm, arm)
+
+
+def _metrics_with_data(rep) -> list[tuple[str, str]]:
+    """The PHASE_METRICS the learner arm has finite values of."""
+    learner = rep["arms"][0]
+    have = set()
+    for p in rep["points"]:
+        if p["arm"] == learner:
+            have.update(k for k, v in p["metrics"].items() if v is not None)
+    return [(k, label) for k, label in PHASE_METRICS if k in have]
 
 
 def _values(rep, arm: str, div: int, metric: str) -> np.ndarray:
@@ -50,8 +65,9 @@ def _values(rep, arm: str, div: int, metric: str) -> np.ndarray:
 
 
 def _onset(rep, metric: str, div: int) -> dict | None:
+    """The learner-vs-control test of ``metric`` at ``div`` if it passes (after adjustment)."""
     for o in rep["onsets"]:
-        if o["metric"] == metric and o["diversity"] == div:
+        if o["metric"] == metric and o["diversity"] == div and o["found"]:
             return o
     return None
 
@@ -76,13 +92,14 @@ def phase_diagram(rep: dict, path: Path) -> Path:
     learner, control = rep["arms"][0], rep.get("control")
     span = float(ints[-1] - ints[0]) if len(ints) > 1 else 1.0
     off = 0.012 * span  # control arm drawn beside, and the diversity levels apart
-    n = len(PHASE_METRICS)
+    metrics = _metrics_with_data(rep)
+    n = max(len(metrics), 1)
     raw_name = "elite fraction" if ax_["selection"] == "truncation" else "Boltzmann beta"
     cols = 4
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.5 * rows + 0.9), squeeze=False)
     rng = np.random.default_rng(0)
-    for k, (metric, label) in enumerate(PHASE_METRICS):
+    for k, (metric, label) in enumerate(metrics):
         a = axes[k // cols][k % cols]
         seen: list[np.ndarray] = []  # what the y range must show: seeds and means
         for j, d in enumerate(divs):
@@ -109,12 +126,15 @@ def phase_diagram(rep: dict, path: Path) -> Path:
                 elif metric == "step":
                     a.axhline(0.0, color="0.6", lw=0.8, ls="--", zorder=1)
             o = _onset(rep, metric, d)
-            if o and o["found"]:
+            if o:
                 lo, hi = o["onset_ci"]
-                if lo is not None and hi is not None and hi > lo:
-                    a.axvspan(lo, hi, color=c, alpha=0.07, zorder=0)
+                if isinstance(lo, (int, float)):
+                    top = hi if isinstance(hi, (int, float)) else ints[-1] + 4 * off
+                    if top > lo:
+                        a.axvspan(lo, top, color=c, alpha=0.07, zorder=0)
                 a.axvline(o["onset"] + shift, color=c, ls=":", lw=1.6, zorder=1)
-                a.annotate("onset", xy=(o["onset"] + shift, 1.0),
+                tag = "onset" if o.get("role") == "primary" else "onset (expl.)"
+                a.annotate(tag, xy=(o["onset"] + shift, 1.0),
                            xycoords=("data", "axes fraction"),
                            xytext=(2, -10 - 10 * j), textcoords="offset points", color=c,
                            fontsize=8)
@@ -146,12 +166,14 @@ def phase_diagram(rep: dict, path: Path) -> Path:
     handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
                for j, d in enumerate(divs)]
     handles += [Line2D([], [], color="k", marker="o", ms=4,
-                       label=f"{learner}: mean, 95% t-band (clipped to the data range)"),
+                       label=f"{_label(rep, learner)}: mean, 95% t-band (clipped to the data "
+                             "range)"),
                 Line2D([], [], color="k", marker="o", ls="", ms=3, alpha=0.5, label="seeds")]
     if control:
         handles.append(Line2D([], [], color="k", ls="--", marker="s", mfc="white", ms=4,
-                              label=f"control ({control}), mean ± 95%"))
-    handles.append(Line2D([], [], color="k", ls=":", label="onset (band: 95% interval)"))
+                              label=f"control ({_label(rep, control)}), mean ± 95%"))
+    handles.append(Line2D([], [], color="k", ls=":",
+                          label="onset passing its test (band: 95% interval)"))
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
                frameon=False, bbox_to_anchor=(0.5, 1.0))
     fig.suptitle(f"Where learned optimization shows up: {rep['family']}, {rep['agent']} agent, "
@@ -194,9 +216,11 @@ def lifetime_curves(rep: dict, path: Path) -> Path:
     axes[0][0].set_ylabel("held-out return of phi_k", fontsize=9)
     handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
                for j, d in enumerate(divs)]
-    handles += [Line2D([], [], color="k", lw=2, label=f"{learner} mean (thin: seeds)")]
+    handles += [Line2D([], [], color="k", lw=2,
+                       label=f"{_label(rep, learner)} mean (thin: seeds)")]
     if control:
-        handles.append(Line2D([], [], color="k", ls="--", label=f"{control} (control)"))
+        handles.append(Line2D([], [], color="k", ls="--",
+                              label=f"{_label(rep, control)} (control)"))
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
                frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
@@ -252,7 +276,8 @@ def cross_task_matrix(rep: dict, path: Path) -> Path:
     mats = [(f"{s['arm']} (i = {s['intensity']:g}, seed {s['seed']}, "
              f"{_div_name(s['diversity'])})", s["matrix"], s["predicted"])]
     if "control_matrix" in s:
-        mats.append((f"control {rep.get('control')} at the same point", s["control_matrix"],
+        mats.append((f"control {_label(rep, rep.get('control'))} at the same point",
+                     s["control_matrix"],
                      s["control_predicted"]))
     fig, axes = plt.subplots(1, len(mats), figsize=(5.6 * len(mats), 4.8), squeeze=False)
     for a, (title, mat, pred) in zip(axes[0], mats, strict=True):

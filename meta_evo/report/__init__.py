@@ -1,0 +1,45 @@
+"""The sweep report: ``report.json``, ``report.md`` and PNG plots in the run directory.
+
+- :mod:`meta_evo.report.stats`: the statistics on plain ``[L, S]`` arrays (onset tests and
+  the multiplicity rule, t-intervals); the calibration tests run exactly this code;
+- :mod:`meta_evo.report.build`: ``build_report(result)``, a sweep result as a JSON-ready
+  dict, and ``write_report(out_dir, report)``;
+- :mod:`meta_evo.report.markdown`: ``report.md`` from the dict;
+- :mod:`meta_evo.report.plots`: the PNG plots from the dict alone (matplotlib, Agg), so they
+  can be redrawn from a saved ``report.json``.
+
+Imports run one way: common <- stats <- build; markdown and plots read the dict (plots use
+``stats.mean_ci``) and are imported by ``write_report`` only when it runs.
+"""
+
+from meta_evo.report.build import build_report, compute_onsets, selection_summary, write_report
+from meta_evo.report.common import (
+    ALPHA,
+    CI_LEVEL,
+    KEY_METRICS,
+    NUM_BOOTSTRAP,
+    PHASE_METRICS,
+    interval_text,
+    onset_text,
+)
+from meta_evo.report.markdown import markdown
+from meta_evo.report.stats import holm_fixed_sequence, mean_ci, onset_batch, onset_tests
+
+__all__ = [
+    "ALPHA",
+    "CI_LEVEL",
+    "KEY_METRICS",
+    "NUM_BOOTSTRAP",
+    "PHASE_METRICS",
+    "build_report",
+    "compute_onsets",
+    "holm_fixed_sequence",
+    "interval_text",
+    "markdown",
+    "mean_ci",
+    "onset_batch",
+    "onset_tests",
+    "onset_text",
+    "selection_summary",
+    "write_report",
+]

@@ -1,0 +1,345 @@
+"""``build_report(result)``: a :class:`meta_evo.sweep.SweepResult` as a JSON-ready dict.
+
+- ``points``: per grid point and arm: learner, selection intensity, raw pressure, seed,
+  diversity, every scalar kernel metric at the end and at each measured generation, the
+  learner's readable parameters (e.g. the evolved step size), final fitness, fitness history;
+- ``levels``: per arm, diversity, intensity and metric: mean over seeds with a 95 % t-interval;
+- ``onsets``: per metric and diversity, the onset of the learner arm (the first arm) against
+  the control arm (the second, paired by level and seed) or, without one, against the lowest
+  pressure (a learner parameter: against its meta-init value); ``contrasts``: each diversity
+  level against the fixed task (d=1), same arm. Each with its test role (primary or
+  exploratory), level, p-values, onset or "none in range" or "too few seeds", unconditional
+  onset interval, trend test and logistic midpoint (:mod:`meta_evo.report.stats`);
+- ``selection``: per intensity, the effective number of parents of the rank weights, the
+  realized search scale where the strategy adapts it, and the drift expected on noise alone;
+- env steps, wall time, compile evidence (trace counts), versions and platform.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import kernels
+from meta_evo.measure import SCALARS
+from meta_evo.report.common import (
+    ALPHA,
+    CI_LEVEL,
+    DEFAULT_PRIMARY,
+    NUM_BOOTSTRAP,
+    interval_text,
+    onset_text,
+    py,
+)
+from meta_evo.report.stats import mean_ci, onset_tests, paired
+
+
+# --- arms ---------------------------------------------------------------------------------------
+def arm_label(name: str, arm) -> str:
+    """How the report names an arm: its ``label`` if it has one, else its key."""
+    return getattr(arm, "label", None) or name
+
+
+def learner_and_control(res) -> tuple[str, str | None]:
+    """The learner arm is the first entry of ``res.arms``, the control (if any) the second."""
+    names = list(res.arms)
+    return names[0], (names[1] if len(names) > 1 else None)
+
+
+def primary_metric(cfg) -> str:
+    return getattr(cfg.sweep, "primary_metric", DEFAULT_PRIMARY)
+
+
+# --- from a sweep result to arrays ---------------------------------------------------------------
+def _scalars(arm, gen: int) -> dict:
+    """{metric: [G]} of an arm at a measured generation: kernel scalars + learner describe."""
+    meas = arm.measures[gen]
+    out = {k: np.asarray(meas[k], np.float64) for k in SCALARS if k in meas}
+    for k, v in arm.describe.get(gen, {}).items():
+        out[k] = np.asarray(v, np.float64)
+    return out
+
+
+def _by_level(grid, values: np.ndarray, div_index: int, levels: int, seeds: int) -> np.ndarray:
+    """[L, S] of one diversity level from a [G] vector (grid: diversity, intensity, seed)."""
+    sel = grid.div_index == div_index
+    out = np.full((levels, seeds), np.nan)
+    out[grid.level[sel], grid.seed[sel]] = values[sel]
+    return out
+
+
+def compute_onsets(res) -> list[dict]:
+    """Onsets of every scalar metric of the learner arm, per diversity level, against the
+    control (``kind == "control"``), and, where the sweep has a fixed-task level (d=1), of each
+    other diversity level against it (``kind == "contrast"``). Two vmapped kernel calls."""
+    cfg, grid = res.cfg, res.grid
+    sw = cfg.sweep
+    learner, control = learner_and_control(res)
+    final = cfg.meta.generations
+    L, S = len(sw.intensities), sw.seeds
+    if L < 2:
+        return []
+    main = _scalars(res.arms[learner], final)
+    ctrl = _scalars(res.arms[control], final) if control is not None else None
+    ctrl_label = arm_label(control, res.arms[control]) if control is not None else None
+    init = _scalars(res.arms[learner], 0)
+    primary = primary_metric(cfg)
+    jobs, vals, ctls = [], [], []
+    for di, d in enumerate(sw.diversities):
+        for metric in main:
+            v = _by_level(grid, main[metric], di, L, S)
+            if ctrl is not None and metric in ctrl:
+                c, against = _by_level(grid, ctrl[metric], di, L, S), ctrl_label
+            elif metric in SCALARS:
+                c, against = np.repeat(v[:1], L, axis=0), "lowest pressure"
+            else:  # a learner parameter: against its meta-init value (generation 0)
+                c, against = _by_level(grid, init[metric], di, L, S), "meta-init"
+            v, c, bad = paired(v, c)
+            jobs.append((learner, metric, int(d), against, bad, "control"))
+            vals.append(v)
+            ctls.append(c)
+    # The diversity contrast: the learner arm where tasks vary against the same arm, seed and
+    # level with one fixed task (paired: both start from the seed's meta-init).
+    if 1 in sw.diversities:
+        fixed = list(sw.diversities).index(1)
+        for di, d in enumerate(sw.diversities):
+            if di == fixed:
+                continue
+            for metric in main:
+                v, c, bad = paired(_by_level(grid, main[metric], di, L, S),
+                                   _by_level(grid, main[metric], fixed, L, S))
+                jobs.append((learner, metric, int(d), "d=1 (same arm)", bad, "contrast"))
+                vals.append(v)
+                ctls.append(c)
+    is_primary = np.array([m == primary and kind == "control"
+                           for (_, m, _, _, _, kind) in jobs])
+    key = jax.random.PRNGKey(cfg.seed + 7)
+    t = onset_tests(np.asarray(sw.intensities, np.float64), np.stack(vals), np.stack(ctls),
+                    is_primary, key, alpha=ALPHA, ci_level=CI_LEVEL,
+                    num_bootstrap=NUM_BOOTSTRAP)
+    r = t["result"]
+    out = []
+    for q, (arm, metric, d, against, bad, kind) in enumerate(jobs):
+        found = bool(r.found[q])
+        ci = [None if not math.isfinite(x) else py(x) for x in r.onset_ci[q]]
+        item = {
+            "arm": arm, "metric": metric, "diversity": d, "control": against, "kind": kind,
+            "role": "primary" if is_primary[q] else "exploratory",
+            "alpha": py(t["alpha"][q]), "family_size": 1 if is_primary[q] else t["family_size"],
+            "seeds": S, "testable": bool(r.testable[q]), "min_p": py(r.min_p[q]),
+            "exact": bool(r.exact[q]),
+            "found": found,
+            "onset": py(r.onset[q]) if found else None,
+            "onset_index": int(r.onset_index[q]),
+            "p": py(r.p_onset[q]), "p_adjusted": py(t["p_adjusted"][q]),
+            "p_level": py(r.p_level[q]), "p_level_se": py(r.p_level_se[q]),
+            "p_sequence": py(r.p_sequence[q]),
+            "onset_ci": ["none" if x is None else x for x in ci],
+            "onset_prob": py(r.onset_prob[q]),
+            "trend": {"rho": py(r.trend_rho[q]), "p": py(r.trend_p[q]),
+                      "p_se": py(r.trend_p_se[q])},
+            "midpoint": py(r.midpoint[q]),
+            "midpoint_ci": py(r.midpoint_ci[q]),
+            "fit": {"lo": py(r.fit.lo[q]), "hi": py(r.fit.hi[q]), "mid": py(r.fit.mid[q]),
+                    "scale": py(r.fit.scale[q])},
+            "difference": py(r.difference[q]),
+            "significant": py(r.significant[q]),
+            "nonfinite_replaced": bad,
+        }
+        item["summary"] = onset_text(item)
+        item["interval"] = interval_text(item)
+        out.append(item)
+    return out
+
+
+def selection_summary(res) -> dict:
+    """What selection did per intensity: the effective number of parents ``1 / sum w^2`` of
+    the rank weights at the grid's raw pressure, the realized search scale (``sigma`` history,
+    where the strategy records it), and the drift of the mean on noise alone."""
+    from meta_evo.meta import rank_weights
+
+    cfg, grid = res.cfg, res.grid
+    m, sw = cfg.meta, cfg.sweep
+    learner, _ = learner_and_control(res)
+    sigma_hist = res.arms[learner].history.get("sigma")
+    sigma_hist = None if sigma_hist is None else np.asarray(sigma_hist, np.float64)
+    gens = m.generations
+    levels = []
+    for li, i in enumerate(sw.intensities):
+        raw = float(grid.pressure[grid.level == li][0])
+        w = rank_weights(m.selection, m.population, raw)
+        n_eff = float(kernels.effective_population_size(w))
+        row = {"intensity": float(i), "raw_pressure": py(raw), "n_eff": py(n_eff),
+               "intensity_of_weights": py(kernels.selection_intensity(w))}
+        if sigma_hist is not None and sigma_hist.ndim == 2:
+            s = sigma_hist[grid.level == li]  # [points, generations]
+            row["sigma_final"] = py(np.nanmean(s[:, -1]))
+            row["sigma_mean"] = py(np.nanmean(s))
+            drift = np.sqrt(np.nansum(s**2, axis=1) / n_eff)
+            row["neutral_drift"] = py(np.nanmean(drift))
+        else:
+            row["neutral_drift"] = py(m.sigma * math.sqrt(gens / n_eff))
+        levels.append(row)
+    mirrored = m.strategy == "Open_ES" and m.antithetic
+    return {
+        "strategy": m.strategy, "selection": m.selection, "population": m.population,
+        "generations": gens, "sigma": m.sigma, "antithetic": m.antithetic,
+        "sigma_recorded": sigma_hist is not None,
+        "drift_i0_iid": py(m.sigma * math.sqrt(gens / m.population)),
+        "mirrored_cancel_at_i0": mirrored,
+        "levels": levels,
+    }
+
+
+def _level_table(res) -> list[dict]:
+    """Mean and 95 % t-interval over seeds per arm, diversity, intensity and metric (final)."""
+    cfg, grid = res.cfg, res.grid
+    sw = cfg.sweep
+    L, S = len(sw.intensities), sw.seeds
+    rows = []
+    for arm_name, arm in res.arms.items():
+        vals = _scalars(arm, cfg.meta.generations)
+        vals["final_fitness"] = np.asarray(arm.history["fitness_mean"][:, -1], np.float64)
+        for di, d in enumerate(sw.diversities):
+            for li, i in enumerate(sw.intensities):
+                row = {"arm": arm_name, "diversity": int(d), "intensity": float(i),
+                       "pressure": py(grid.pressure[grid.level == li][0])}
+                for metric, v in vals.items():
+                    mu, lo, hi = mean_ci(_by_level(grid, v, di, L, S)[li])
+                    row[metric] = {"mean": py(mu), "ci": [py(lo), py(hi)]}
+                rows.append(row)
+    return rows
+
+
+def _points(res) -> list[dict]:
+    cfg, grid = res.cfg, res.grid
+    final = cfg.meta.generations
+    points = []
+    for arm_name, arm in res.arms.items():
+        gens = sorted(arm.measures)
+        per_gen = {g: _scalars(arm, g) for g in gens}
+        for g_i in range(grid.size):
+            p = {
+                "arm": arm_name, "learner": arm.learner,
+                "intensity": float(grid.intensity[g_i]), "pressure": py(grid.pressure[g_i]),
+                "seed": int(grid.seed[g_i]), "diversity": int(grid.diversity[g_i]),
+                "final_fitness": py(arm.history["fitness_mean"][g_i, -1]),
+                "best_fitness": py(arm.history["fitness_best"][g_i].max()),
+                "metrics": {k: py(v[g_i]) for k, v in per_gen[final].items()},
+                "by_generation": {str(g): {k: py(v[g_i]) for k, v in per_gen[g].items()}
+                                  for g in gens},
+                "curve": py(arm.measures[final]["curve"][g_i]),
+                "curve_initial": py(arm.measures[0]["curve"][g_i]),
+                "fitness_history": py(arm.history["fitness_mean"][g_i]),
+            }
+            if "mean_step" in arm.history:
+                p["step_history"] = py(arm.history["mean_step"][g_i])
+            if "sigma" in arm.history:
+                p["sigma_history"] = py(arm.history["sigma"][g_i])
+            points.append(p)
+    return points
+
+
+def _strongest(res) -> dict:
+    """The learner-arm grid point with the highest final objective sensitivity, its
+    cross-task matrix, and the control arm's matrix at the same point."""
+    cfg, grid = res.cfg, res.grid
+    final = cfg.meta.generations
+    name, control = learner_and_control(res)
+    meas = res.arms[name].measures[final]
+    s = np.where(np.isfinite(meas["objective_sensitivity"]), meas["objective_sensitivity"],
+                 -np.inf)
+    g = int(np.argmax(s))
+    n = cfg.measure.heldout_tasks
+    from meta_evo.tasks import FAMILIES
+    proxies = FAMILIES[cfg.task.family].proxy_names
+    extra = meas["matrix"].shape[-1] - n
+    cols = [f"task {b}" for b in range(n)]
+    names = [f"proxy: {p}" for p in proxies][:extra]
+    cols += names + ["proxy"] * (extra - len(names))
+    out = {"arm": name, "index": g, "intensity": float(grid.intensity[g]),
+           "seed": int(grid.seed[g]), "diversity": int(grid.diversity[g]),
+           "columns": cols, "matrix": py(meas["matrix"][g]),
+           "predicted": py(meas["predicted"][g]),
+           "objective_sensitivity": py(meas["objective_sensitivity"][g]),
+           "behavioral_accuracy": py(meas["behavioral_accuracy"][g])}
+    if control is not None:
+        cm = res.arms[control].measures[final]
+        out["control_matrix"] = py(cm["matrix"][g])
+        out["control_predicted"] = py(cm["predicted"][g])
+    return out
+
+
+def build_report(res) -> dict:
+    """The JSON-ready report of a :class:`~meta_evo.sweep.SweepResult`."""
+    from meta_evo.runs import platform_info, versions
+
+    cfg, grid = res.cfg, res.grid
+    sw, m = cfg.sweep, cfg.meta
+    learner, control = learner_and_control(res)
+    timings = {name: {"wall_s": round(a.wall_s, 2),
+                      "first_chunk_s_incl_compile": round(a.first_chunk_s, 2),
+                      "measure_s_incl_compile": round(a.measure_s, 2),
+                      "env_steps": a.env_steps, "group_size": a.group_size,
+                      "groups": a.groups, "chunk": a.chunk, "traces": a.traces,
+                      "shared_measure": a.shared_measure}
+               for name, a in res.arms.items()}
+    raw = {float(i): py(grid.pressure[grid.level == li][0])
+           for li, i in enumerate(sw.intensities)}
+    onsets = compute_onsets(res)
+    explore = [o for o in onsets if o["role"] == "exploratory"]
+    rep = {
+        "kind": "meta-evo sweep report",
+        "family": cfg.task.family, "backend": cfg.task.backend, "agent": cfg.agent.kind,
+        "arms": list(res.arms), "learner": learner, "control": control,
+        "arm_labels": {k: arm_label(k, a) for k, a in res.arms.items()},
+        "axes": {
+            "intensities": [float(i) for i in sw.intensities],
+            "raw_pressures": [raw[float(i)] for i in sw.intensities],
+            "selection": m.selection, "population": m.population,
+            "seeds": sw.seeds, "diversities": [int(d) for d in sw.diversities],
+        },
+        "generations": m.generations,
+        "measure_generations": sorted(next(iter(res.arms.values())).measures),
+        "chance_accuracy": 1.0 / cfg.measure.heldout_tasks,
+        "tests": {
+            "alpha": ALPHA, "ci_level": CI_LEVEL, "num_bootstrap": NUM_BOOTSTRAP,
+            "primary_metric": primary_metric(cfg),
+            "exploratory_tests": len(explore),
+            "exploratory_alpha": explore[0]["alpha"] if explore else None,
+            "min_p": 2.0 ** -sw.seeds if sw.seeds <= 16 else None,
+            "method": "exact paired sign-flip test per level over seeds (Monte Carlo above 16 "
+                      "seeds), one-sided; fixed-sequence from the top level; primary metric "
+                      "at alpha; other metrics and contrasts exploratory, Holm (graphical, "
+                      "fixed sequence inside each test) over their family",
+        },
+        "onsets": [o for o in onsets if o["kind"] == "control"],
+        "contrasts": [o for o in onsets if o["kind"] == "contrast"],
+        "selection": selection_summary(res),
+        "levels": _level_table(res),
+        "strongest": _strongest(res),
+        "points": _points(res),
+        "env_steps": int(res.env_steps),
+        "wall_s": round(res.wall_s, 2),
+        "timings": timings,
+        "versions": versions(),
+        "platform": platform_info(),
+        "config": cfg.to_dict(),
+    }
+    return rep
+
+
+# --- files ---------------------------------------------------------------------------------------
+def write_report(out_dir: str | Path, report: dict) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and the PNG plots; return the paths written."""
+    from meta_evo.report.markdown import markdown
+    from meta_evo.report.plots import plot_all
+    from meta_evo.runs import write_json
+
+    out = Path(out_dir)
+    write_json(out / "report.json", report)
+    (out / "report.md").write_text(markdown(report))
+    return [out / "report.json", out / "report.md", *plot_all(report, out)]

@@ -1,0 +1,85 @@
+"""What the report's modules share: metric names and labels, test settings, JSON helpers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Metrics of the tables and the phase diagram: (key, label). Kernel scalars, and readable
+# learner parameters from describe(theta) ("step": the inner ES step size). A learner may
+# lack some of them (the gru learner has no step): rows and panels without data are skipped.
+KEY_METRICS = (
+    ("lifetime_gain", "lifetime gain"),
+    ("objective_sensitivity", "objective sensitivity"),
+    ("behavioral_accuracy", "behavioral accuracy"),
+    ("online_share", "online share"),
+    ("update_alignment", "update alignment"),
+    ("step", "evolved step size"),
+)
+PHASE_METRICS = KEY_METRICS + (("return_final", "held-out return after lifetime"),
+                               ("op_final_bits", "optimization power (bits)"))
+ALPHA = 0.05  # the family-wise level: of the primary test, and of the exploratory family
+CI_LEVEL = 0.95  # the intervals
+NUM_BOOTSTRAP = 1000
+DEFAULT_PRIMARY = "objective_sensitivity"
+
+
+def py(x):
+    """JSON-ready: floats (7 significant digits, so small p-values survive; NaN/inf -> None),
+    ints, bools, lists."""
+    a = np.asarray(x)
+    if a.ndim:
+        return [py(v) for v in a]
+    v = a.item()
+    if isinstance(v, float):
+        return float(f"{v:.7g}") if math.isfinite(v) else None
+    return v
+
+
+def diversity_label(d: int) -> str:
+    if d == 0:
+        return "targets vary (d=0: fresh draw each time)"
+    if d == 1:
+        return "one fixed task (d=1)"
+    return f"{d} training tasks (d={d})"
+
+
+def short_div(d: int) -> str:
+    return "d=0 (vary)" if d == 0 else ("d=1 (fixed)" if d == 1 else f"d={d}")
+
+
+def div_name(d: int) -> str:
+    if d == 0:
+        return "targets vary (d=0)"
+    if d == 1:
+        return "one fixed task (d=1)"
+    return f"{d} training tasks"
+
+
+def _fmt_i(x) -> str:
+    return "none" if x is None else f"{x:.2f}"
+
+
+def interval_text(o: dict) -> str:
+    """The unconditional onset interval and P(onset) in words."""
+    lo, hi = o["onset_ci"]
+    if lo == "none":
+        span = "none"
+    elif hi == "none":
+        span = f"{_fmt_i(lo)} to none"
+    elif lo == hi:
+        span = _fmt_i(lo)
+    else:
+        span = f"{_fmt_i(lo)} to {_fmt_i(hi)}"
+    return f"{span}, P(onset) {o['onset_prob']:.2f}"
+
+
+def onset_text(o: dict) -> str:
+    """One line: the onset, "none in range", or "too few seeds to test at alpha"."""
+    if not o["testable"]:
+        return (f"too few seeds to test at alpha {o['alpha']:.2g} (smallest p with "
+                f"{o['seeds']} seeds: {o['min_p']:.2g})")
+    if not o["found"]:
+        return "none in range"
+    return f"onset at i = {o['onset']:.2f} (p {o['p']:.2g}; interval {interval_text(o)})"

@@ -1,0 +1,243 @@
+"""``markdown(report)``: the human summary of a report dict (``report.md``)."""
+
+from __future__ import annotations
+
+from meta_evo.report.common import KEY_METRICS, PHASE_METRICS, short_div
+
+
+def _fmt(cell: dict | None, digits: int = 3) -> str:
+    if not cell or cell.get("mean") is None:
+        return "—"
+    m, (lo, hi) = cell["mean"], cell["ci"]
+    if lo is None or hi is None or lo == hi:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
+
+
+def _p(x) -> str:
+    return "—" if x is None else f"{x:.2g}"
+
+
+def _role(o: dict) -> str:
+    if o["role"] == "primary":
+        return f"primary (alpha {o['alpha']:.2g})"
+    return f"exploratory (alpha {o['alpha']:.2g})"
+
+
+def _mid(o: dict) -> str:
+    if o["midpoint"] is None:
+        return "—"
+    lo, hi = o["midpoint_ci"]
+    return f"{o['midpoint']:.2f}" + (f" ({lo:.2f} to {hi:.2f})" if lo is not None else "")
+
+
+def _trend(o: dict) -> str:
+    t = o["trend"]
+    if t["rho"] is None:
+        return "—"
+    se = f" ± {t['p_se']:.1g}" if t.get("p_se") else ""
+    return f"{t['rho']:+.2f} (p {_p(t['p'])}{se})"
+
+
+def _has_data(rep: dict, key: str) -> bool:
+    return any(isinstance(r.get(key), dict) and r[key].get("mean") is not None
+               for r in rep["levels"])
+
+
+def _tests_section(rep: dict) -> list[str]:
+    t = rep["tests"]
+    ax = rep["axes"]
+    seeds = ax["seeds"]
+    alpha = t["alpha"]
+    lines = [
+        "## Onsets",
+        "",
+        f"Each level is tested with an exact paired sign-flip test over the {seeds} seeds, "
+        "one-sided (H1: learner minus control > 0); the onset is the smallest intensity from "
+        "which that level and every higher one pass (fixed sequence from the top; its p is the "
+        "largest per-level p from the onset up). "
+        f"The primary metric `{t['primary_metric']}` is tested at alpha {alpha:g} (one test "
+        "per diversity level). The "
+        f"{t['exploratory_tests']} other tests (other metrics, contrasts) are **exploratory**: "
+        "one family, Holm-adjusted (graphical Holm with the fixed sequence inside each test), "
+        + (f"each at alpha {t['exploratory_alpha']:.2g}; " if t["exploratory_alpha"] else "")
+        + "p (adj.) is the smallest family level at which a test claims an onset.",
+        "",
+    ]
+    if t["min_p"] is not None:
+        lines.append(f"With {seeds} seeds the smallest achievable p is 2^-{seeds} = "
+                     f"{t['min_p']:.2g}.")
+        if t["min_p"] > alpha:
+            lines.append(f"**That is above alpha {alpha:g}: too few seeds to test at alpha; no "
+                         "onset is claimed. Use 8 or more seeds.**")
+        elif t["exploratory_alpha"] and t["min_p"] > t["exploratory_alpha"]:
+            lines.append(f"It is above the exploratory level {t['exploratory_alpha']:.2g}: no "
+                         "exploratory test can pass at this seed count.")
+        lines.append("")
+    lines += [
+        f"The onset interval ({t['ci_level']:.0%}) is unconditional: the whole procedure reruns "
+        f"on {t['num_bootstrap']} resamples of the seeds, and a resample that finds no onset "
+        "counts as \"none\" (above the range); P(onset) is the share that find one. The trend "
+        "column is the mean within-seed Spearman rho of (learner minus control) with intensity "
+        "and its sign-flip p (each seed's whole difference vector flipped). The logistic "
+        "midpoint of the level means means something only where the metric clearly rises.",
+        "",
+    ]
+    return lines
+
+
+def _onset_rows(onsets: list[dict], label: dict, with_control: bool) -> list[str]:
+    rows = []
+    for o in onsets:
+        if o["metric"] not in label and not o["found"]:
+            continue
+        name = label.get(o["metric"], o["metric"])
+        ctrl = f" | {o['control']}" if with_control else ""
+        rows.append(f"| {name} | {short_div(o['diversity'])}{ctrl} | {_role(o)} | "
+                    f"{o['summary'].split(' (p ')[0]} | {_p(o['p'])} | {_p(o['p_adjusted'])} | "
+                    f"{o['interval']} | {_trend(o)} | {_mid(o)} |")
+    return rows
+
+
+def _selection_section(rep: dict) -> list[str]:
+    s = rep.get("selection")
+    if not s:
+        return []
+    lines = ["## What selection did", "",
+             f"{s['strategy']} with {s['population']} members, {s['selection']} selection, "
+             f"search scale sigma = {s['sigma']:g}"
+             + (" (mirrored pairs)" if s["antithetic"] and s["strategy"] == "Open_ES" else "")
+             + f", {s['generations']} generations. N_eff = 1 / sum(w^2) is the effective "
+             "number of parents of the rank weights. On noise alone (fitness unrelated to "
+             "theta) the mean moves sigma / sqrt(N_eff) per coordinate per generation with iid "
+             "members, so sqrt(sum of sigma^2 over generations / N_eff) after all of them "
+             "(neutral drift).", ""]
+    head = ["i", "raw pressure", "N_eff"]
+    if s["sigma_recorded"]:
+        head += ["realized sigma (final)", "realized sigma (mean)"]
+    head.append("neutral drift per coordinate")
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in s["levels"]:
+        cells = [f"{r['intensity']:.2f}", _p(r["raw_pressure"]), f"{r['n_eff']:.2f}"]
+        if s["sigma_recorded"]:
+            cells += [_p(r.get("sigma_final")), _p(r.get("sigma_mean"))]
+        cells.append(_p(r["neutral_drift"]))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    at0 = (f"At i = 0 (everyone selected) iid members make the mean drift by about "
+           f"sigma / sqrt(M) per coordinate per generation, sigma * sqrt(G / M) = "
+           f"{s['drift_i0_iid']:.3g} after G = {s['generations']} generations (M = "
+           f"{s['population']}, sigma = {s['sigma']:g})")
+    if s["mirrored_cancel_at_i0"]:
+        at0 += "; with mirrored pairs the two members of a pair cancel, so the drift is 0 up " \
+               "to rounding"
+    if not s["sigma_recorded"]:
+        at0 += ". The strategy did not record a realized sigma; the table uses the configured one"
+    lines += [at0 + ".", ""]
+    return lines
+
+
+def markdown(rep: dict) -> str:
+    """The human summary: setup, onsets (primary and exploratory), selection, per-metric tables
+    (mean ± 95 % CI over seeds), the strongest point, plots and cost."""
+    ax = rep["axes"]
+    cfg = rep["config"]
+    arms, divs = rep["arms"], ax["diversities"]
+    labels = rep.get("arm_labels", {a: a for a in arms})
+    learner, control = rep.get("learner", arms[0]), rep.get("control")
+    lines = [f"# Sweep report: {rep['family']} ({rep['backend']}), {rep['agent']} agent", ""]
+    lines += [
+        f"Learner arm `{labels[learner]}`" + (f", control arm `{labels[control]}`" if control
+                                              else ", no control arm (onsets against the "
+                                              "lowest pressure)") + ".",
+        f"Grid: {len(ax['intensities'])} selection intensities x {ax['seeds']} seeds x "
+        f"{len(divs)} diversity levels ({', '.join(short_div(d) for d in divs)}); "
+        f"{rep['generations']} meta-generations of {ax['population']} members "
+        f"({ax['selection']} selection), lifetimes of {cfg['learner']['lifetime']} x "
+        f"{cfg['learner']['candidates']}, episodes of {cfg['task']['episode_length']} steps.",
+        f"Measured on {cfg['measure']['heldout_tasks']} held-out tasks (chance accuracy "
+        f"{rep['chance_accuracy']:.2f}, over the task columns) at generations "
+        f"{rep['measure_generations']}.",
+        f"Env steps: {rep['env_steps']:,}; wall time {rep['wall_s']:.0f} s "
+        f"({rep['platform']['backend']}, {rep['platform']['device']}).",
+        "",
+        "Selection intensity i and the raw pressure it maps to "
+        f"({'elite fraction' if ax['selection'] == 'truncation' else 'Boltzmann beta'}):",
+        "",
+        "| i | " + " | ".join(f"{i:.2f}" for i in ax["intensities"]) + " |",
+        "|---|" + "---|" * len(ax["intensities"]),
+        "| raw | " + " | ".join(f"{p:.3f}" for p in ax["raw_pressures"]) + " |",
+        "",
+    ]
+    lines += _tests_section(rep)
+    label = dict(PHASE_METRICS)
+    head = ("| metric | diversity | control | test | onset | p | p (adj.) | onset interval, "
+            "P(onset) | trend rho (p) | logistic midpoint |")
+    prim = [o for o in rep["onsets"] if o["role"] == "primary"]
+    expl = [o for o in rep["onsets"] if o["role"] != "primary"]
+    lines += ["### Primary", "", head, "|" + "---|" * 10]
+    lines += _onset_rows(prim, {o["metric"]: o["metric"] for o in prim} | label, True)
+    lines += ["", "### Exploratory (Holm-adjusted)", "", head, "|" + "---|" * 10]
+    lines += _onset_rows(expl, label, True)
+    others = [o for o in expl if o["metric"] not in label and o["found"]]
+    if others:
+        lines += ["", "Other metrics with an onset (exploratory): " + "; ".join(
+            f"{o['metric']} ({short_div(o['diversity'])}): {o['summary']}" for o in others)]
+    if rep.get("contrasts"):
+        lines += ["", "### Diversity contrast (exploratory)", "",
+                  f"Smallest intensity from which `{labels[learner]}` with varying tasks "
+                  f"exceeds `{labels[learner]}` with one fixed task (same seed and level), the "
+                  "same test: where online optimization pays more when tasks vary than when "
+                  "they can be memorized.", "",
+                  "| metric | diversity vs d=1 | test | onset | p | p (adj.) | onset interval, "
+                  "P(onset) | trend rho (p) | logistic midpoint |",
+                  "|" + "---|" * 9]
+        lines += _onset_rows(rep["contrasts"], label, False)
+    lines.append("")
+    lines += _selection_section(rep)
+    lines += ["## Metrics per level (mean ± 95 % t-interval half-width over seeds, final "
+              "generation)", ""]
+    table = {(r["arm"], r["diversity"], r["intensity"]): r for r in rep["levels"]}
+    for key, name in KEY_METRICS + (("final_fitness", "final training fitness"),):
+        if not _has_data(rep, key):
+            continue
+        head_ = ["i"] + [f"{labels[a]} {short_div(d)}" for d in divs for a in arms]
+        lines += [f"### {name}", "", "| " + " | ".join(head_) + " |",
+                  "|" + "---|" * len(head_)]
+        for i in ax["intensities"]:
+            cells = [f"{i:.2f}"]
+            for d in divs:
+                for a in arms:
+                    r = table.get((a, d, float(i)))
+                    cells.append(_fmt(r.get(key) if r else None))
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    s = rep["strongest"]
+    lines += ["## Strongest grid point", "",
+              f"`{labels.get(s['arm'], s['arm'])}` at i = {s['intensity']:.2f}, seed "
+              f"{s['seed']}, {short_div(s['diversity'])}: objective sensitivity "
+              f"{s['objective_sensitivity']:.3f}, behavioral accuracy "
+              f"{s['behavioral_accuracy']:.2f} (cross_task_matrix.png).", ""]
+    lines += ["## Plots", "",
+              "- `phase_diagram.png`: each metric against selection intensity; dots are seeds, "
+              "lines the mean with its 95 % interval, dashed the control arm; a vertical line "
+              "marks an onset that passes its test after adjustment, its band the onset "
+              "interval.",
+              "- `lifetime_curves.png`: held-out return along the lifetime, per intensity.",
+              "- `evolution.png`: the training fitness (and the evolved step size, where the "
+              "learner has one) per meta-generation.",
+              "- `cross_task_matrix.png`: the cross-task matrix of the strongest point and of "
+              "the control at the same point.", ""]
+    t = rep["timings"]
+    lines += ["## Cost", "", "| arm | wall s | first chunk s (with compile) | measure s (with "
+              "compile) | env steps | compiles (chunk, measure) |", "|---|---|---|---|---|---|"]
+    for a, v in t.items():
+        meas = "shared" if v.get("shared_measure") else v["traces"]["measure"]
+        lines.append(f"| {labels.get(a, a)} | {v['wall_s']} | "
+                     f"{v['first_chunk_s_incl_compile']} | {v['measure_s_incl_compile']} | "
+                     f"{v['env_steps']:,} | {v['traces']['chunk']}, {meas} |")
+    if "cpu_s" in rep:
+        lines += ["", f"Process CPU time {rep['cpu_s']:.0f} s."]
+    vers = rep["versions"]
+    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()), ""]
+    return "\n".join(lines)
