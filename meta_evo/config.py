@@ -83,6 +83,9 @@ class SweepConfig:
     control: bool = True  # also evolve the amortized learner at the same settings
     measure_every: int = 0  # also measure at every N generations (0 = only at the end)
     memory_budget_mb: int = 4096  # grid points run in chunks that fit this budget
+    primary_metric: str = "objective_sensitivity"  # the one onset test at alpha (a kernel
+    # scalar of meta_evo.measure.SCALARS or a key of the learner's describe); the others are
+    # Holm-adjusted and labelled exploratory
 
 
 @dataclass(frozen=True)
@@ -294,6 +297,20 @@ def validate(cfg: Config) -> Config:
          "needs at least one level, each >= 0")
     need(sw.measure_every >= 0, "sweep.measure_every", "must be >= 0")
     need(sw.memory_budget_mb >= 1, "sweep.memory_budget_mb", "must be >= 1")
+    from meta_evo.measure import SCALARS  # late import: measure imports jax
+
+    if sw.primary_metric not in SCALARS:  # else a describe key: build the learner to see
+        import jax
+
+        from meta_evo.agents import make_agent
+        from meta_evo.learners import make_learner
+        from meta_evo.tasks import make_family
+
+        lrn = make_learner(lr, make_agent(a, make_family(t)), a)
+        shape = jax.ShapeDtypeStruct((lrn.theta_size,), jax.numpy.float32)
+        described = tuple(jax.eval_shape(lrn.describe, shape))
+        need(sw.primary_metric in described, "sweep.primary_metric",
+             known(f"metric {sw.primary_metric!r}", SCALARS + described))
     need(cfg.checkpoint.every >= 1, "checkpoint.every", "must be >= 1")
     need(cfg.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
     need(cfg.seed >= 0, "seed", "must be >= 0")
