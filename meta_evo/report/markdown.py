@@ -25,7 +25,8 @@ def _role(o: dict) -> str:
 
 
 def _mid(o: dict) -> str:
-    if o["midpoint"] is None:
+    """The logistic midpoint where an onset passes (elsewhere the fit locates noise)."""
+    if o["midpoint"] is None or not o["found"]:
         return "—"
     lo, hi = o["midpoint_ci"]
     return f"{o['midpoint']:.2f}" + (f" ({lo:.2f} to {hi:.2f})" if lo is not None else "")
