@@ -71,12 +71,14 @@ def encode(payload) -> tuple[object, dict[str, np.ndarray]]:
         if a.size == 0:
             return ["z", a.dtype.str, list(a.shape)]
         name = f"a{len(arrays):05d}"
-        arrays[name] = np.ascontiguousarray(a)
+        arrays[name] = a if a.flags.c_contiguous else np.ascontiguousarray(a)  # keeps 0-d
         return [tag, name]
 
     def node(x):
         if x is None:
             return ["n"]
+        if isinstance(x, jax.Array):
+            x = np.asarray(jax.device_get(x))
         if isinstance(x, np.generic):  # before float: np.float64 is a float
             return array(np.asarray(x), "g")
         if isinstance(x, bool):
@@ -102,9 +104,9 @@ def encode(payload) -> tuple[object, dict[str, np.ndarray]]:
             return ["t", [node(v) for v in x]]
         leaves = jax.tree_util.tree_flatten_with_path(x)[0]  # e.g. a flax-struct MetaState
         return ["p", [jax.tree_util.keystr(p) for p, _ in leaves],
-                [array(np.asarray(v)) for _, v in leaves]]
+                [array(np.asarray(jax.device_get(v))) for _, v in leaves]]
 
-    return node(jax.device_get(payload)), arrays
+    return node(payload), arrays  # (not jax.device_get(payload): it would sort dict keys)
 
 
 def decode(structure, arrays: dict[str, np.ndarray], template=None):
