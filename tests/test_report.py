@@ -215,6 +215,18 @@ def test_too_few_seeds_say_so():
     assert "too few seeds to test at alpha" in md and "onset at i" not in md
 
 
+def test_monte_carlo_p_values_above_16_seeds():
+    rep = build_report(_result(["sweep.seeds=18"]))
+    assert rep["tests"]["exact"] is False
+    assert rep["tests"]["min_p"] == pytest.approx(1 / 10000, rel=1e-5)
+    sens = next(o for o in rep["onsets"] if o["metric"] == "objective_sensitivity"
+                and o["diversity"] == 0)
+    assert sens["found"] and sens["onset"] == pytest.approx(0.8) and not sens["exact"]
+    assert sens["p"] == pytest.approx(1 / 10000, rel=1e-5) and 0 < sens["p_se"] < 1e-3
+    md = markdown(rep)
+    assert "Monte Carlo estimates over random sign patterns" in md and "0.0001 ± 0.0001" in md
+
+
 def test_holm_fixed_sequence_known_answers():
     # [m, L] sequence p-values, lowest level first (the last column is where a test starts)
     q = np.array([[0.5, 0.01], [0.5, 0.02], [0.9, 0.5]])

@@ -149,6 +149,10 @@ def compute_onsets(res) -> list[dict]:
             "significant": py(r.significant[q]),
             "nonfinite_replaced": bad,
         }
+        # the Monte Carlo error of p (0 when exact): that of the level that sets it
+        top = int(r.onset_index[q]) if found else L - 1
+        worst = top + int(np.argmax(r.p_level[q][top:]))
+        item["p_se"] = py(r.p_level_se[q][worst])
         item["summary"] = onset_text(item)
         item["interval"] = interval_text(item)
         out.append(item)
@@ -310,7 +314,8 @@ def build_report(res) -> dict:
             "primary_metric": primary_metric(cfg),
             "exploratory_tests": len(explore),
             "exploratory_alpha": explore[0]["alpha"] if explore else None,
-            "min_p": 2.0 ** -sw.seeds if sw.seeds <= 16 else None,
+            "min_p": onsets[0]["min_p"] if onsets else None,
+            "exact": onsets[0]["exact"] if onsets else None,
             "method": "exact paired sign-flip test per level over seeds (Monte Carlo above 16 "
                       "seeds), one-sided; fixed-sequence from the top level; primary metric "
                       "at alpha; other metrics and contrasts exploratory, Holm (graphical, "

@@ -14,8 +14,10 @@ def _fmt(cell: dict | None, digits: int = 3) -> str:
     return f"{m:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
 
 
-def _p(x) -> str:
-    return "—" if x is None else f"{x:.2g}"
+def _p(x, se=None) -> str:
+    if x is None:
+        return "—"
+    return f"{x:.2g}" + (f" ± {se:.1g}" if se else "")
 
 
 def _role(o: dict) -> str:
@@ -36,8 +38,7 @@ def _trend(o: dict) -> str:
     t = o["trend"]
     if t["rho"] is None:
         return "—"
-    se = f" ± {t['p_se']:.1g}" if t.get("p_se") else ""
-    return f"{t['rho']:+.2f} (p {_p(t['p'])}{se})"
+    return f"{t['rho']:+.2f} (p {_p(t['p'], t.get('p_se'))})"
 
 
 def _has_data(rep: dict, key: str) -> bool:
@@ -66,8 +67,13 @@ def _tests_section(rep: dict) -> list[str]:
         "",
     ]
     if t["min_p"] is not None:
-        lines.append(f"With {seeds} seeds the smallest achievable p is 2^-{seeds} = "
-                     f"{t['min_p']:.2g}.")
+        if t.get("exact", True):
+            lines.append(f"With {seeds} seeds the smallest achievable p is 2^-{seeds} = "
+                         f"{t['min_p']:.2g}.")
+        else:
+            lines.append(f"With {seeds} seeds the p-values are Monte Carlo estimates over "
+                         "random sign patterns (± their standard error); the smallest "
+                         f"achievable p is {t['min_p']:.2g}.")
         if t["min_p"] > alpha:
             lines.append(f"**That is above alpha {alpha:g}: too few seeds to test at alpha; no "
                          "onset is claimed. Use 8 or more seeds.**")
@@ -95,7 +101,8 @@ def _onset_rows(onsets: list[dict], label: dict, with_control: bool) -> list[str
         name = label.get(o["metric"], o["metric"])
         ctrl = f" | {o['control']}" if with_control else ""
         rows.append(f"| {name} | {short_div(o['diversity'])}{ctrl} | {_role(o)} | "
-                    f"{o['summary'].split(' (p ')[0]} | {_p(o['p'])} | {_p(o['p_adjusted'])} | "
+                    f"{o['summary'].split(' (p ')[0]} | {_p(o['p'], o.get('p_se'))} | "
+                    f"{_p(o['p_adjusted'])} | "
                     f"{o['interval']} | {_trend(o)} | {_mid(o)} |")
     return rows
 
