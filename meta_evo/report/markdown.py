@@ -232,8 +232,8 @@ def markdown(rep: dict) -> str:
               "marks an onset that passes its test after adjustment, its band the onset "
               "interval.",
               "- `lifetime_curves.png`: held-out return along the lifetime, per intensity.",
-              "- `evolution.png`: the training fitness (and the evolved step size, where the "
-              "learner has one) per meta-generation.",
+              "- `evolution.png`: the training fitness (and the evolved step size and the "
+              "realized search scale, where recorded) per meta-generation.",
               "- `cross_task_matrix.png`: the cross-task matrix of the strongest point and of "
               "the control at the same point.", ""]
     t = rep["timings"]

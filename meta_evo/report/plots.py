@@ -8,8 +8,8 @@
   panel.
 - ``lifetime_curves.png``: held-out return along the lifetime (update k = 0..K), one panel
   per intensity; thin lines seeds, thick the mean, dashed the control.
-- ``evolution.png``: training fitness (and the evolved step size, where the learner has one)
-  per meta-generation.
+- ``evolution.png``: training fitness (and the evolved step size and the realized search
+  scale sigma, where recorded) per meta-generation.
 - ``cross_task_matrix.png``: ``M[a, b]`` of the strongest grid point and of the control arm at
   the same point; the best column of each row is boxed.
 """
@@ -229,12 +229,18 @@ def lifetime_curves(rep: dict, path: Path) -> Path:
     return path
 
 
+_EVOLUTION_LABELS = {"fitness_history": "training fitness (mean of population)",
+                     "step_history": "evolved step size (mean theta)",
+                     "sigma_history": "realized search scale sigma"}
+
+
 def evolution(rep: dict, path: Path) -> Path:
     ax_ = rep["axes"]
     ints, divs = ax_["intensities"], ax_["diversities"]
     learner, control = rep["arms"][0], rep.get("control")
-    has_step = any("step_history" in p for p in rep["points"] if p["arm"] == learner)
-    rows = ["fitness_history"] + (["step_history"] if has_step else [])
+    mine = [p for p in rep["points"] if p["arm"] == learner]
+    rows = ["fitness_history"] + [k for k in ("step_history", "sigma_history")
+                                  if any(k in p for p in mine)]
     fig, axes = plt.subplots(len(rows), len(divs), figsize=(5.2 * len(divs), 3.1 * len(rows)),
                              squeeze=False, sharex=True)
     cmap = plt.get_cmap("viridis")
@@ -260,8 +266,7 @@ def evolution(rep: dict, path: Path) -> Path:
             if r == 0:
                 a.set_title(_div_name(d), fontsize=10)
             if j == 0:
-                a.set_ylabel("training fitness (mean of population)" if key == "fitness_history"
-                             else "evolved step size (mean theta)", fontsize=9)
+                a.set_ylabel(_EVOLUTION_LABELS[key], fontsize=9)
             if r == len(rows) - 1:
                 a.set_xlabel("meta-generation", fontsize=9)
     axes[0][-1].legend(fontsize=8, loc="lower right", title="dashed: control", title_fontsize=8)
