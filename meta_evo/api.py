@@ -93,7 +93,11 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     warn = warn or _warn
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
-    if not (run_dir / "checkpoints").is_dir():  # e.g. a sweep directory: checked before building
+    ck = run_dir / "checkpoints"
+    # e.g. a sweep directory, or killed before its first checkpoint: refused before building
+    # anything or taking the lock (which would create RUN_DIR/.lock)
+    if not ck.is_dir() or not any(p.name.isdigit() or ".orbax-checkpoint-tmp" in p.name
+                                  for p in ck.iterdir()):
         raise RunDirError(f"{run_dir}: no checkpoint to resume from (start a new run)")
     from meta_evo.lock import acquire
 

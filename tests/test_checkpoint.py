@@ -70,7 +70,7 @@ def copy_run(src: Path, tmp_path: Path) -> Path:
 
 def test_schedule_retention_and_round_trip(finished, cfg, meta):
     out, res = finished
-    assert sorted(os.listdir(out)) == ["checkpoints", "config.yaml", "metrics.jsonl",
+    assert sorted(os.listdir(out)) == [".lock", "checkpoints", "config.yaml", "metrics.jsonl",
                                        "summary.json"]
     ck = Checkpoints(out / "checkpoints", read_only=True)
     assert ck.steps() == [0, 6, 8, 10]  # keep=3 newest, plus generation 0
