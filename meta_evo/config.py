@@ -45,11 +45,14 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class LearnerConfig:
-    kind: str = "es"  # amortized | es | learned_es
-    lifetime: int = 8  # K, updates per lifetime
-    candidates: int = 8  # P, candidates per update (even: antithetic)
+    kind: str = "es"  # amortized | es | learned_es | gru | rl2
+    lifetime: int = 8  # K, updates per lifetime (rl2: episodes per lifetime)
+    candidates: int = 8  # P, candidates per update (es, learned_es: even, antithetic; gru: >= 1)
     init_noise: float = 0.1  # inner noise scale at meta-init (log of it lives in theta)
-    hidden: int = 8  # learned_es: hidden units of the update network
+    hidden: int = 8  # learned_es, gru, rl2: hidden units of the network
+    reward: str = "given"  # what the learner is told: given | shuffled | blind
+    fitness: str = "final"  # meta-fitness: final (return of phi_K) | last_half (mean over the
+    # proposals of the last half of the lifetime)
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ class SweepConfig:
     intensities: tuple[float, ...] = (0.0, 0.4, 0.8, 1.2, 1.6)  # selection intensity levels
     seeds: int = 3
     diversities: tuple[int, ...] = (1, 0)  # task diversity levels (0 = unlimited)
-    control: bool = True  # also evolve the amortized learner at the same settings
+    control: str = "shuffled"  # the control arm: the same learner with reward shuffled | blind,
+    # or the amortized learner, or none
     measure_every: int = 0  # also measure at every N generations (0 = only at the end)
     memory_budget_mb: int = 4096  # grid points run in chunks that fit this budget
     primary_metric: str = "objective_sensitivity"  # the one onset test at alpha (a kernel
@@ -123,7 +127,10 @@ BACKENDS = ("spring", "positional", "generalized", "mjx")
 STRATEGIES = ("Open_ES", "SimpleES", "SNES", "CMA_ES", "Sep_CMA_ES")
 SELECTIONS = ("truncation", "boltzmann")
 AGENTS = ("mlp", "pd", "direct")
-LEARNERS = ("amortized", "es", "learned_es")
+LEARNERS = ("amortized", "es", "learned_es", "gru", "rl2")
+REWARDS = ("given", "shuffled", "blind")
+FITNESS = ("final", "last_half")
+CONTROLS = ("shuffled", "blind", "amortized", "none")
 
 
 def to_dict(cfg) -> dict:
@@ -254,9 +261,19 @@ def validate(cfg: Config) -> Config:
     need(lr.lifetime >= 0, "learner.lifetime", f"must be >= 0, got {lr.lifetime}")
     need(lr.lifetime >= 1 or lr.kind == "amortized", "learner.lifetime",
          "must be >= 1 for a learner that updates")
-    need(lr.candidates >= 2, "learner.candidates", f"must be >= 2, got {lr.candidates}")
-    need(lr.candidates % 2 == 0, "learner.candidates",
-         f"must be even for antithetic sampling, got {lr.candidates}")
+    need(lr.reward in REWARDS, "learner.reward", known(f"reward channel {lr.reward!r}", REWARDS))
+    need(lr.fitness in FITNESS, "learner.fitness", known(f"fitness {lr.fitness!r}", FITNESS))
+    need(lr.kind != "rl2" or not analytic, "learner.kind",
+         "rl2 acts in a Brax env; the analytic family has none (use gru)")
+    need(lr.kind != "rl2" or lr.fitness == "final", "learner.fitness",
+         "rl2 is scored on its final episode; last_half is for learners with proposals")
+    if lr.kind == "gru":
+        need(lr.candidates >= 1, "learner.candidates",
+             f"the gru learner needs >= 1 candidate, got {lr.candidates}")
+    elif lr.kind in ("es", "learned_es"):
+        need(lr.candidates >= 2, "learner.candidates", f"must be >= 2, got {lr.candidates}")
+        need(lr.candidates % 2 == 0, "learner.candidates",
+             f"must be even for antithetic sampling, got {lr.candidates}")
     need(lr.init_noise > 0, "learner.init_noise", "must be > 0")
     need(lr.hidden >= 1, "learner.hidden", "must be >= 1")
     need(m.strategy in STRATEGIES, "meta.strategy", known(f"strategy {m.strategy!r}", STRATEGIES))
@@ -289,6 +306,9 @@ def validate(cfg: Config) -> Config:
     need(ms.alignment_samples >= 2 and ms.alignment_samples % 2 == 0, "measure.alignment_samples",
          "must be even and >= 2")
     need(ms.alignment_noise > 0, "measure.alignment_noise", "must be > 0")
+    need(sw.control in CONTROLS, "sweep.control", known(f"control {sw.control!r}", CONTROLS))
+    need(sw.control not in ("shuffled", "blind") or lr.kind != "amortized", "sweep.control",
+         f"the amortized learner has no reward channel to {sw.control}; use amortized or none")
     need(len(sw.intensities) >= 1, "sweep.intensities", "needs at least one level")
     need(all(i >= 0 for i in sw.intensities), "sweep.intensities", "must be >= 0")
     need(list(sw.intensities) == sorted(sw.intensities), "sweep.intensities", "must be ascending")

@@ -48,7 +48,10 @@ def make_measure(meta, learner_evaluate=None):
     cfg, fam, agent, learner = meta.cfg, meta.family, meta.agent, meta.learner
     ms = cfg.measure
     evaluate = meta.evaluate
-    lifetime = make_lifetime(learner, learner_evaluate or evaluate, record_curve=True)
+    # every arm is measured with the given reward: arms differ only in the channel they were
+    # evolved under, never in how they are measured
+    lifetime = make_lifetime(learner, learner_evaluate or evaluate, record_curve=True,
+                             channel="given")
     taus = heldout_tasks(meta)
     proxies = fam.proxy_tasks() if ms.proxies else jnp.zeros((0, fam.task_dim))
     columns = jnp.concatenate([taus, proxies.astype(taus.dtype)])  # [n + n_proxy, task_dim]

@@ -111,16 +111,21 @@ class Meta:
     grid of them under ``vmap``.
     """
 
-    def __init__(self, cfg, learner_kind: str | None = None):
+    def __init__(self, cfg, learner_kind: str | None = None, reward: str | None = None):
         self.cfg = cfg
         t, m = cfg.task, cfg.meta
         self.family = make_family(t)
         self.agent = make_agent(cfg.agent, self.family)
-        lcfg = cfg.learner if learner_kind is None else dataclasses.replace(
-            cfg.learner, kind=learner_kind)
+        lcfg = cfg.learner
+        if learner_kind is not None:
+            lcfg = dataclasses.replace(lcfg, kind=learner_kind)
+        if reward is not None:
+            lcfg = dataclasses.replace(lcfg, reward=reward)
+        self.learner_cfg = lcfg
         self.learner = make_learner(lcfg, self.agent, cfg.agent)
         self.evaluate = self.family.make_evaluator(self.agent, t.episode_length)
-        self.lifetime = make_lifetime(self.learner, self.evaluate)
+        self.last_half = lcfg.fitness == "last_half" and self.learner.num_candidates > 0
+        self.lifetime = make_lifetime(self.learner, self.evaluate, record_curve=self.last_half)
         self.pool = self.family.train_pool(t.task_seed)
         self.theta_size = self.learner.theta_size
         self.population = m.population
@@ -133,23 +138,37 @@ class Meta:
             t.episode_length if self.family.name != "analytic" else 1)
 
     # --- one member, one generation -------------------------------------------------------------
-    def score(self, theta, tau, key):
-        """Return of ``phi_K`` after a lifetime on ``tau``: ``(R [], inner_nan [])``."""
+    def score(self, theta, tau, key, tau_fb=None):
+        """Fitness of one lifetime on ``tau`` (``tau_fb``: the task whose returns a
+        ``shuffled`` learner is told): ``(R [], inner_nan [])``. ``R`` is the return of
+        ``phi_K`` (``learner.fitness: final``) or the mean return of the proposals
+        ``phi_k, k >= K // 2`` (``last_half``), each over ``task.eval_episodes`` rollouts."""
         k_life, k_eval = jax.random.split(key)
-        phi_k, aux = self.lifetime(theta, tau, k_life)
+        phi_k, aux = self.lifetime(theta, tau, k_life, tau_fb)
         keys = jax.random.split(k_eval, self.cfg.task.eval_episodes)
-        rets = jax.vmap(self.evaluate, (None, None, 0))(phi_k, tau, keys)
+        if self.last_half:
+            phis = aux["phis"][self.learner.lifetime // 2:]  # [K - K//2 + 1, D_phi]
+            rets = jax.vmap(lambda k: jax.vmap(self.evaluate, (0, None, None))(phis, tau, k))(
+                keys)
+        else:
+            rets = jax.vmap(self.evaluate, (None, None, 0))(phi_k, tau, keys)
         return jnp.mean(rets), aux["nan"]
 
     def fitness(self, thetas, key, diversity):
-        """Fitness ``[M]`` (mean over training tasks) and the inner NaN count ``[]``."""
+        """Fitness ``[M]`` (mean over training tasks) and the inner NaN count ``[]``.
+
+        Every member of a generation sees the same training tasks and reset keys (common random
+        numbers). The feedback tasks ``tau_fb`` (independent draws from the same training
+        distribution) are drawn in every reward channel, so a learner and its ``shuffled``
+        control consume the same keys and differ only in what their learner is told."""
         n = self.cfg.task.tasks_per_member
-        k_task, k_run = jax.random.split(key)
-        taus = jax.vmap(self.family.sample_train, (0, None, None))(
-            jax.random.split(k_task, n), self.pool, diversity)
+        k_task, k_run, k_fb = jax.random.split(key, 3)
+        sample = jax.vmap(self.family.sample_train, (0, None, None))
+        taus = sample(jax.random.split(k_task, n), self.pool, diversity)
+        taus_fb = sample(jax.random.split(k_fb, n), self.pool, diversity)
         run_keys = jax.random.split(k_run, n)
-        per_task = jax.vmap(self.score, (None, 0, 0))  # over tasks
-        rets, nans = jax.vmap(per_task, (0, None, None))(thetas, taus, run_keys)  # over members
+        per_task = jax.vmap(self.score, (None, 0, 0, 0))  # over tasks
+        rets, nans = jax.vmap(per_task, (0, None, None, None))(thetas, taus, run_keys, taus_fb)
         return jnp.mean(rets, axis=1), jnp.sum(nans)
 
     # --- the meta-generation --------------------------------------------------------------------
@@ -196,6 +215,7 @@ class Meta:
             "nan_inner": inner_nan,
             "es_state_finite": finite,
             "theta_norm": jnp.linalg.norm(mean),
+            "sigma": jnp.mean(getattr(new_es, "std", jnp.asarray(self.cfg.meta.sigma))),
             **{f"mean_{k}": v for k, v in self.learner.describe(mean).items()},
         }
         new = MetaState(es_state=new_es, key=key, generation=state.generation + 1,

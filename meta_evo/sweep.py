@@ -18,9 +18,11 @@ Design (one compile per arm, bounded memory, a paired design):
   meta-init theta: the no-learning baseline, measured once per seed), every
   ``sweep.measure_every`` generations and at the end, with one fixed measurement key (common
   random numbers across the grid);
-- the control arm evolves the ``amortized`` learner on the same grid with the same seeds; it is
-  measured through the learner arm's program where it embeds exactly (the inner ES with step 0,
-  see :func:`control_embedding`), which saves a compile.
+- the control arm (``sweep.control``) evolves the same learner on the same grid with the same
+  seeds, keys, ``theta`` layout and compute, differing only in its reward channel (``shuffled``:
+  the returns its candidates earn on an independent task; ``blind``: zeros), or the
+  ``amortized`` learner; every arm is measured with the given reward, through the learner arm's
+  compiled program where the control embeds in it (``Learner.control_embedding``).
 
 ``run_grid_chunk`` is the function boundary that sharding wraps: it takes a group of states and
 their pressures and diversities and advances them ``n`` generations.
@@ -45,7 +47,20 @@ from meta_evo.measure import make_measure
 from meta_evo.meta import Meta, pressure_for_intensity
 from meta_evo.sweep_state import SweepCheckpoint, SweepInterrupted  # noqa: F401 - re-exported
 
-CONTROL = "amortized"
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of a sweep: ``name`` (``learner`` or ``control``), the learner ``kind`` and the
+    reward channel it is evolved with."""
+
+    name: str
+    kind: str
+    reward: str
+
+    @property
+    def label(self) -> str:
+        return self.kind if self.kind == "amortized" else f"{self.kind} (reward {self.reward})"
+
 # The memory estimate: bytes of one env state times the rollouts alive at once, times this
 # allowance for the scan carry, temporaries and XLA's buffers (measured loosely on CPU).
 _STATE_OVERHEAD = 16
@@ -174,28 +189,6 @@ def make_grid_measure(meta: Meta, traces: dict | None = None):
     return jax.jit(_count(traces, "measure", grid_measure))
 
 
-def control_embedding(meta: Meta, control: Meta):
-    """``fn(control thetas [B, D_c]) -> learner thetas [B, D]`` that behave identically, or None.
-
-    The amortized control (theta = phi_0) is the inner ES with step 0: ``[phi_0, 0, log
-    noise]`` keeps ``phi_k = phi_0`` exactly, so its measurement is the control's own (lifetime
-    gain 0, flat curve, alignment 0, same matrix and references) and the control arm reuses
-    the learner arm's compiled measurement program instead of compiling a second one.
-    """
-    from meta_evo.learners import Amortized, InnerES
-
-    if not (isinstance(meta.learner, InnerES) and isinstance(control.learner, Amortized)):
-        return None
-    if meta.learner.phi_size != control.learner.theta_size:
-        return None  # pragma: no cover
-    extra = jnp.array([0.0, math.log(meta.learner.init_noise)], jnp.float32)
-
-    def embed(thetas):
-        thetas = jnp.asarray(thetas, jnp.float32)
-        return jnp.concatenate([thetas, jnp.broadcast_to(extra, (thetas.shape[0], 2))], axis=1)
-    return embed
-
-
 def run_grid_chunk(chunk_fn, states, pressures, diversities, n: int):
     """Advance a group of grid points ``n`` generations: the boundary sharding wraps."""
     return chunk_fn(states, jnp.asarray(pressures, jnp.float32),
@@ -219,7 +212,7 @@ def measure_env_steps(meta: Meta) -> int:
 class ArmResult:
     """One learner evolved on the whole grid. Arrays have a leading grid axis ``[G]``."""
 
-    learner: str
+    learner: str  # the learner kind
     history: dict  # metric -> [G, generations] (meta-generation metrics, e.g. fitness_mean)
     measures: dict  # generation -> {kernel output -> [G, ...]}
     theta: np.ndarray  # [G, D_theta] evolved mean theta at the end
@@ -233,11 +226,15 @@ class ArmResult:
     chunk: int
     traces: dict = field(default_factory=dict)  # {"chunk": n, "measure": n} traces (compiles)
     shared_measure: bool = False  # measured through the learner arm's program (no own compile)
+    name: str = "learner"  # the arm: learner | control
+    reward: str = "given"  # the reward channel it was evolved with
+    label: str = ""  # e.g. "gru (reward shuffled)"
 
 
 @dataclass
 class SweepResult:
-    """What :func:`sweep` returns. ``arms`` maps learner name -> :class:`ArmResult`."""
+    """What :func:`sweep` returns. ``arms`` maps the arm name (``learner``, then ``control``)
+    -> :class:`ArmResult`."""
 
     cfg: Config
     grid: Grid
@@ -276,6 +273,7 @@ class ArmPrograms:
     """An arm's compiled programs and what they cost: see :func:`arm_programs`."""
 
     meta: Meta
+    arm: Arm
     chunk_fn: object  # jit(vmap(run_chunk)), n static
     measure_fn: object  # fn(thetas [B, D_arm], key) -> dict of [B, ...]
     measure_steps: int  # env steps of one measurement of one theta
@@ -283,26 +281,35 @@ class ArmPrograms:
     shared_measure: bool = False  # measured through another arm's program
 
 
-def arm_programs(cfg: Config, learners: list[str]) -> dict[str, ArmPrograms]:
-    """Build each arm's programs (nothing compiles until first called). The control reuses
-    the learner arm's measurement program where :func:`control_embedding` allows it."""
+def arm_programs(cfg: Config, arms: list[Arm]) -> dict[str, ArmPrograms]:
+    """Build each arm's programs (nothing compiles until first called). Every arm is measured
+    with the given reward, so a control of the same learner (another reward channel) reuses
+    the learner arm's measurement program as it is, and the amortized control does where the
+    learner embeds it (``Learner.control_embedding``)."""
     out: dict[str, ArmPrograms] = {}
-    for name in learners:
-        meta = Meta(cfg, name)
+    first: ArmPrograms | None = None
+    for arm in arms:
+        meta = Meta(cfg, arm.kind, arm.reward)
         traces: dict[str, int] = {}
         chunk_fn = make_grid_chunk(meta, traces)
-        first = out.get(learners[0])
-        embed = control_embedding(first.meta, meta) if first is not None else None
-        if embed is not None:
-            base = first.measure_fn
-
-            def measure_fn(thetas, key, base=base, embed=embed):
-                return base(embed(thetas), key)
-            out[name] = ArmPrograms(meta, chunk_fn, measure_fn, first.measure_steps, traces,
-                                    shared_measure=True)
+        if first is None:
+            prog = ArmPrograms(meta, arm, chunk_fn, make_grid_measure(meta, traces),
+                               measure_env_steps(meta), traces)
+            first = prog
+        elif arm.kind == first.arm.kind:
+            prog = ArmPrograms(meta, arm, chunk_fn, first.measure_fn, first.measure_steps,
+                               traces, shared_measure=True)
         else:
-            out[name] = ArmPrograms(meta, chunk_fn, make_grid_measure(meta, traces),
-                                    measure_env_steps(meta), traces)
+            embed = first.meta.learner.control_embedding(meta.learner)
+            if embed is not None:
+                def measure_fn(thetas, key, base=first.measure_fn, embed=embed):
+                    return base(embed(thetas), key)
+                prog = ArmPrograms(meta, arm, chunk_fn, measure_fn, first.measure_steps,
+                                   traces, shared_measure=True)
+            else:
+                prog = ArmPrograms(meta, arm, chunk_fn, make_grid_measure(meta, traces),
+                                   measure_env_steps(meta), traces)
+        out[arm.name] = prog
     return out
 
 
@@ -311,7 +318,7 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
     """Evolve one arm on every grid point, ``size`` points at a time; measure the mean theta
     at :func:`measure_generations`."""
     meta = prog.meta
-    learner = meta.learner.name
+    learner = prog.arm.name  # the checkpoint and the progress line name the arm
     line = line or _Line(False)
     t_arm = time.perf_counter()
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.measure.seed), 1)
@@ -357,7 +364,7 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
             "desc_parts": desc_parts, "done_gens": done_gens, "first_chunk_s": first_chunk_s,
             "measure_s": measure_s})
 
-    line.show(f"[{learner}] measuring the meta-init theta of {seeds.shape[0]} seeds "
+    line.show(f"[{prog.arm.label}] measuring the meta-init theta of {seeds.shape[0]} seeds "
               f"(the first call compiles)  {time.perf_counter() - t_arm:5.0f}s")
     for part in (groups(seeds.shape[0], size) if saved is None else []):
         states = initial_states(meta, cfg, seeds[part])
@@ -402,7 +409,7 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
             extra = ""
             if "mean_step" in chunks[-1]:
                 extra = f"  step {float(np.mean(chunks[-1]['mean_step'][:, -1])):+.3f}"
-            line.show(f"[{learner}] group {gi + 1}/{len(parts)}  gen {gen}/{total}  "
+            line.show(f"[{prog.arm.label}] group {gi + 1}/{len(parts)}  gen {gen}/{total}  "
                       f"fitness {fit:9.3f}{extra}  {rate / 1e3:6.1f}k steps/s  "
                       f"{elapsed:5.0f}s  ETA {eta:4.0f}s")
             if gen < total:
@@ -419,7 +426,7 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
                          + (len(when) - 1) * prog.measure_steps)
     steps += seeds.shape[0] * prog.measure_steps
     return ArmResult(
-        learner=learner, history=cat(hist_parts),
+        learner=meta.learner.name, history=cat(hist_parts),
         measures={g: cat(v) for g, v in meas_parts.items()},
         theta=np.concatenate(theta_parts),
         describe={g: cat(v) if v and v[0] else {} for g, v in desc_parts.items()},
@@ -427,14 +434,20 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
         first_chunk_s=float(first_chunk_s or 0.0), measure_s=measure_s, group_size=size,
         groups=len(parts), chunk=n,
         traces={w: prog.traces.get(w, 0) for w in ("chunk", "measure")},
-        shared_measure=prog.shared_measure)
+        shared_measure=prog.shared_measure, name=prog.arm.name, reward=prog.arm.reward,
+        label=prog.arm.label)
 
 
-def arms_of(cfg: Config) -> list[str]:
-    """Learners a sweep evolves: the configured one, then the control unless it is it."""
-    arms = [cfg.learner.kind]
-    if cfg.sweep.control and cfg.learner.kind != CONTROL:
-        arms.append(CONTROL)
+def arms_of(cfg: Config) -> list[Arm]:
+    """The arms a sweep evolves: the configured learner, then its control (``sweep.control``):
+    the same learner with reward ``shuffled`` or ``blind``, the ``amortized`` learner, or
+    none."""
+    lr, control = cfg.learner, cfg.sweep.control
+    arms = [Arm("learner", lr.kind, lr.reward)]
+    if control in ("shuffled", "blind"):
+        arms.append(Arm("control", lr.kind, control))
+    elif control == "amortized" and lr.kind != "amortized":
+        arms.append(Arm("control", "amortized", "given"))
     return arms
 
 

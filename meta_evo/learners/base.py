@@ -32,11 +32,15 @@ def antithetic_noise(key: jax.Array, num: int, dim: int) -> jax.Array:
     return jnp.concatenate([half, -half])
 
 
+REWARD_CHANNELS = ("given", "shuffled", "blind")
+
+
 class Learner:
     """Base class; subclasses fill in the pieces below."""
 
     name: str = ""
     num_candidates: int = 0  # P; 0 means the learner never evaluates during its lifetime
+    reward: str = "given"  # the reward channel, see make_lifetime (set by make_learner)
 
     def __init__(self, agent, lifetime: int):
         self.agent = agent
@@ -68,22 +72,47 @@ class Learner:
     def phi0(self, theta: jax.Array) -> jax.Array:
         return self.init(theta).phi
 
+    def control_embedding(self, control: Learner):
+        """``fn(control thetas [B, D_c]) -> thetas [B, theta_size]`` under which this learner
+        behaves exactly as ``control`` does, or None. The learner owns its ``theta`` layout, so
+        it alone knows how a control embeds in it (a sweep then measures the control arm
+        through the learner arm's compiled program)."""
+        return None
 
-def make_lifetime(learner: Learner, evaluate, record_curve: bool = False):
-    """Factory: ``fn(theta, tau, key) -> (phi_K [D_phi], aux)``.
 
-    ``evaluate(phi, tau, key) -> return``. ``aux`` holds ``nan`` (non-finite candidate returns
-    seen during the lifetime) and, with ``record_curve``, ``phis [K+1, D_phi]`` (phi_0..phi_K).
+def make_lifetime(learner: Learner, evaluate, record_curve: bool = False,
+                  channel: str | None = None):
+    """Factory: ``fn(theta, tau, key, tau_fb=None) -> (phi_K [D_phi], aux)``.
+
+    ``evaluate(phi, tau, key) -> return``. What the learner is told about its candidates is
+    its reward channel ``learner.reward`` (static):
+
+    - ``given``: their returns on its own task ``tau``;
+    - ``shuffled``: the returns the same candidates earn on ``tau_fb``, an independent task
+      from the same distribution (the caller draws it with its own key, in every channel, so
+      both arms of a sweep consume the same keys): the same statistics, no information about
+      ``tau``;
+    - ``blind``: zeros.
+
+    The learner's weights, keys and compute are the same in every channel; ``channel``
+    overrides ``learner.reward`` (measurement runs every arm with the given reward). ``aux`` holds
+    ``nan`` (non-finite candidate returns seen during the lifetime) and, with
+    ``record_curve``, ``phis [K+1, D_phi]`` (phi_0..phi_K).
     """
     K, P = learner.lifetime, learner.num_candidates
+    channel = learner.reward if channel is None else channel
+    if channel not in REWARD_CHANNELS:
+        raise ValueError(f"learner.reward: unknown reward channel {channel!r} "
+                         f"(known: {', '.join(REWARD_CHANNELS)})")
 
-    def lifetime(theta, tau, key):
+    def lifetime(theta, tau, key, tau_fb=None):
         lstate = learner.init(theta)
         if K == 0 or P == 0:
             aux = {"nan": jnp.zeros((), jnp.int32)}
             if record_curve:
                 aux["phis"] = jnp.broadcast_to(lstate.phi, (K + 1, lstate.phi.shape[-1]))
             return lstate.phi, aux
+        fb = tau if (channel == "given" or tau_fb is None) else tau_fb
 
         def body(carry, k):
             lstate, nan = carry
@@ -91,8 +120,10 @@ def make_lifetime(learner: Learner, evaluate, record_curve: bool = False):
             k_ask, k_eval, k_tell = jax.random.split(kk, 3)
             cands = learner.ask(theta, lstate, k_ask)
             # one reset key per update: candidates compared under the same start state
-            rets = jax.vmap(evaluate, (0, None, None))(cands, tau, k_eval)
+            rets = jax.vmap(evaluate, (0, None, None))(cands, fb, k_eval)
             nan = nan + jnp.sum(~jnp.isfinite(rets)).astype(jnp.int32)
+            if channel == "blind":
+                rets = jnp.zeros_like(rets)
             lstate = learner.tell(theta, lstate, cands, rets, k_tell, k)
             return (lstate, nan), (lstate.phi if record_curve else None)
 

@@ -62,6 +62,19 @@ class InnerES(Learner):
         grad = centered_ranks(returns) @ eps / (self.num_candidates * noise)
         return ESState(phi=lstate.phi + step * grad, eps=eps)
 
+    def control_embedding(self, control):
+        """The amortized control (theta = phi_0) is this ES with step 0: ``[phi_0, 0, log
+        noise]`` keeps ``phi_k = phi_0`` exactly."""
+        if getattr(control, "name", "") != "amortized" or control.theta_size != self.phi_size:
+            return None
+        extra = jnp.array([0.0, jnp.log(self.init_noise)], jnp.float32)
+
+        def embed(thetas):
+            thetas = jnp.asarray(thetas, jnp.float32)
+            return jnp.concatenate([thetas, jnp.broadcast_to(extra, (thetas.shape[0], 2))],
+                                   axis=1)
+        return embed
+
     def describe(self, theta):
         _, step, noise = self.split(theta)
         return {"step": step, "noise": noise}
