@@ -299,7 +299,7 @@ def _emergence(pressures, values, control, key, alpha, ci_level, num_bootstrap, 
         return index, mid
 
     per_item = r_signs.shape[0] * num_levels + _GRID[0] * _GRID[1] * num_levels
-    batch = _map_batch(num_bootstrap, (1 << 21) // per_item)
+    batch = _map_batch(num_bootstrap, (1 << 19) // per_item)
     boot_index, boot_mid = jax.lax.map(resample, draws, batch_size=batch)
     boot_index = jnp.where(testable, boot_index, -1)  # never claimed where the point test can't
     boot_found = boot_index >= 0
