@@ -122,10 +122,14 @@ class Meta:
         if reward is not None:
             lcfg = dataclasses.replace(lcfg, reward=reward)
         self.learner_cfg = lcfg
-        self.learner = make_learner(lcfg, self.agent, cfg.agent)
+        self.learner = make_learner(lcfg, self.agent, cfg.agent, family=self.family,
+                                    episode_length=t.episode_length)
         self.evaluate = self.family.make_evaluator(self.agent, t.episode_length)
+        # rl2 has no phi: its lifetime is K episodes in the env, scored by its last one
+        self.rl2 = self.learner.name == "rl2"
         self.last_half = lcfg.fitness == "last_half" and self.learner.num_candidates > 0
-        self.lifetime = make_lifetime(self.learner, self.evaluate, record_curve=self.last_half)
+        self.lifetime = (self.learner.lifetime if self.rl2 else
+                         make_lifetime(self.learner, self.evaluate, record_curve=self.last_half))
         self.pool = self.family.train_pool(t.task_seed)
         self.theta_size = self.learner.theta_size
         self.population = m.population
@@ -136,13 +140,21 @@ class Meta:
         per_task = (k * p if p else 0) + t.eval_episodes
         self.env_steps_per_generation = m.population * t.tasks_per_member * per_task * (
             t.episode_length if self.family.name != "analytic" else 1)
+        if self.rl2:  # K episodes of T steps a lifetime, no separate evaluation rollouts
+            self.env_steps_per_generation = (m.population * t.tasks_per_member
+                                             * self.learner.K * self.learner.T)
 
     # --- one member, one generation -------------------------------------------------------------
     def score(self, theta, tau, key, tau_fb=None):
         """Fitness of one lifetime on ``tau`` (``tau_fb``: the task whose returns a
         ``shuffled`` learner is told): ``(R [], inner_nan [])``. ``R`` is the return of
         ``phi_K`` (``learner.fitness: final``) or the mean return of the proposals
-        ``phi_k, k >= K // 2`` (``last_half``), each over ``task.eval_episodes`` rollouts."""
+        ``phi_k, k >= K // 2`` (``last_half``), each over ``task.eval_episodes`` rollouts.
+        For ``rl2`` it is the own-task return of the lifetime's last episode (``returns[-1]``;
+        no rerun, ``eval_episodes`` is not used) and ``inner_nan`` its non-finite episodes."""
+        if self.rl2:
+            out = self.lifetime(theta, tau, key, tau_fb)
+            return out["returns"][-1], out["nan"]
         k_life, k_eval = jax.random.split(key)
         phi_k, aux = self.lifetime(theta, tau, k_life, tau_fb)
         keys = jax.random.split(k_eval, self.cfg.task.eval_episodes)

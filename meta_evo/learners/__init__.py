@@ -15,8 +15,10 @@ from .base import (
 from .es import InnerES
 from .gru import GRULearner
 from .learned_es import LearnedES
+from .rl2 import RL2
 
-LEARNERS = {"amortized": Amortized, "es": InnerES, "learned_es": LearnedES, "gru": GRULearner}
+LEARNERS = {"amortized": Amortized, "es": InnerES, "learned_es": LearnedES, "gru": GRULearner,
+            "rl2": RL2}
 
 
 def default_phi_init(agent_cfg, agent):
@@ -27,11 +29,25 @@ def default_phi_init(agent_cfg, agent):
     return agent.init
 
 
-def make_learner(learner_cfg, agent, agent_cfg=None) -> Learner:
+def make_learner(learner_cfg, agent, agent_cfg=None, *, family=None,
+                 episode_length: int | None = None) -> Learner:
     """Build the learner named by ``learner_cfg.kind`` (a LearnerConfig) for ``agent``, with
-    the reward channel ``learner_cfg.reward``."""
-    phi_init = default_phi_init(agent_cfg, agent) if agent_cfg is not None else None
+    the reward channel ``learner_cfg.reward``.
+
+    ``rl2`` acts in the env itself (it has no ``phi`` and ignores ``agent``): it needs the task
+    ``family`` (a Brax family) and the episode length ``T`` (``task.episode_length``); its
+    lifetime is ``learner.lifetime`` episodes and its GRU has ``learner.hidden`` units.
+    """
     kind = learner_cfg.kind
+    reward = getattr(learner_cfg, "reward", "given")
+    if kind == "rl2":
+        if family is None or episode_length is None:
+            raise ValueError("learner.kind: rl2 needs the task family and task.episode_length "
+                             "(make_learner(..., family=, episode_length=))")
+        # RL2 checks the family (Brax only) and the reward channel, naming the key
+        return RL2(family, lifetime=learner_cfg.lifetime, episode_length=episode_length,
+                   hidden=learner_cfg.hidden, reward=reward)
+    phi_init = default_phi_init(agent_cfg, agent) if agent_cfg is not None else None
     if kind == "amortized":
         learner = Amortized(agent, learner_cfg.lifetime, phi_init=phi_init)
     elif kind == "es":
@@ -45,7 +61,6 @@ def make_learner(learner_cfg, agent, agent_cfg=None) -> Learner:
                              learner_cfg.hidden, phi_init=phi_init)
     else:
         raise ValueError(f"learner.kind: unknown learner {kind!r}")
-    reward = getattr(learner_cfg, "reward", "given")
     if reward not in REWARD_CHANNELS:
         raise ValueError(f"learner.reward: unknown reward channel {reward!r}")
     learner.reward = reward
@@ -53,4 +68,5 @@ def make_learner(learner_cfg, agent, agent_cfg=None) -> Learner:
 
 
 __all__ = ["LEARNERS", "REWARD_CHANNELS", "Learner", "Amortized", "InnerES", "LearnedES",
-           "GRULearner", "make_learner", "make_lifetime", "centered_ranks", "antithetic_noise"]
+           "GRULearner", "RL2", "make_learner", "make_lifetime", "centered_ranks",
+           "antithetic_noise"]

@@ -89,6 +89,7 @@ class RL2:
 
     name = "rl2"
     num_candidates = 0  # it never evaluates a parameter vector: it acts
+    phi_size = 0  # no phi (memory estimates that size phi batches read this)
 
     def __init__(self, family: BraxFamily, lifetime: int, episode_length: int, hidden: int = 32,
                  reward: str = "given"):
