@@ -15,9 +15,11 @@ import warnings
 EXIT_USAGE = 2
 # (category, message regex, module regex) of third-party warnings that are noise to a user of
 # the command line: Brax's "not actively being maintained" notice (raised when it loads a
-# model) and JAXopt's deprecation on import (brax imports jaxopt).
+# model), its use of a deprecated MuJoCo field, and JAXopt's deprecation on import (brax imports
+# jaxopt).
 THIRD_PARTY_WARNINGS = (
     (UserWarning, r"Brax System, piplines and environments are not actively", r"brax(\.|$)"),
+    (DeprecationWarning, r"Accessing `ncon` directly from `Data` is deprecated", r"brax(\.|$)"),
     (DeprecationWarning, r"JAXopt is no longer maintained", r"jaxopt(\.|$)"),
 )
 
