@@ -33,6 +33,9 @@ class TaskConfig:
     task_seed: int = 1234  # seeds the fixed pool of training tasks
     task_weight: float = 1.0  # weight of the task term in the reward
     ctrl_weight: float = 0.01  # weight of the control cost in the reward
+    train_region: str = "none"  # training tasks restricted to a region of the task space
+    # (analytic: halfspace | shell[:lo:hi]; reacher_goal: half_disc; locomotion:
+    # interval[:lo:hi]); measurement then draws held-out tasks inside and outside it
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class MeasureConfig:
     alignment_noise: float = 0.05  # noise scale of that estimate
     proxies: bool = True  # add the family's proxy objectives as extra matrix columns
     seed: int = 99  # held-out task draw
+    pool_tasks: int = 6  # rows of the training-pool cross-task matrix (identification test)
 
 
 @dataclass(frozen=True)
@@ -250,6 +254,12 @@ def validate(cfg: Config) -> Config:
     need(t.eval_episodes >= 1, "task.eval_episodes", "must be >= 1")
     need(t.task_weight > 0, "task.task_weight", "must be > 0")
     need(t.ctrl_weight >= 0, "task.ctrl_weight", "must be >= 0")
+    if t.family in FAMILIES:
+        try:
+            FAMILIES[t.family].parse_region(FAMILIES[t.family].__new__(FAMILIES[t.family]),
+                                            t.train_region)
+        except (ValueError, TypeError, AttributeError) as e:
+            raise ConfigError(f"task.train_region: {str(e).splitlines()[0]}") from None
     need(a.kind in AGENTS, "agent.kind", known(f"agent {a.kind!r}", AGENTS))
     need(all(h >= 1 for h in a.hidden), "agent.hidden", "sizes must be >= 1")
     analytic = t.family == "analytic"
@@ -302,6 +312,7 @@ def validate(cfg: Config) -> Config:
         need(m.pressure >= 0, "meta.pressure", f"boltzmann beta must be >= 0, got {m.pressure}")
     need(m.chunk >= 1, "meta.chunk", "must be >= 1")
     need(ms.heldout_tasks >= 2, "measure.heldout_tasks", "must be >= 2")
+    need(2 <= ms.pool_tasks <= 4096, "measure.pool_tasks", "must be in [2, 4096]")
     need(ms.reference_samples >= 2, "measure.reference_samples", "must be >= 2")
     need(ms.alignment_samples >= 2 and ms.alignment_samples % 2 == 0, "measure.alignment_samples",
          "must be even and >= 2")

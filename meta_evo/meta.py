@@ -130,7 +130,7 @@ class Meta:
         self.last_half = lcfg.fitness == "last_half" and self.learner.num_candidates > 0
         self.lifetime = (self.learner.lifetime if self.rl2 else
                          make_lifetime(self.learner, self.evaluate, record_curve=self.last_half))
-        self.pool = self.family.train_pool(t.task_seed)
+        self.pool = self.family.train_pool(t.task_seed, t.train_region)
         self.theta_size = self.learner.theta_size
         self.population = m.population
         self.strategy, self.es_params = make_strategy(m.strategy, m.population,
@@ -175,7 +175,8 @@ class Meta:
         control consume the same keys and differ only in what their learner is told."""
         n = self.cfg.task.tasks_per_member
         k_task, k_run, k_fb = jax.random.split(key, 3)
-        sample = jax.vmap(self.family.sample_train, (0, None, None))
+        sample = jax.vmap(functools.partial(self.family.sample_train,
+                                            region=self.cfg.task.train_region), (0, None, None))
         taus = sample(jax.random.split(k_task, n), self.pool, diversity)
         taus_fb = sample(jax.random.split(k_fb, n), self.pool, diversity)
         run_keys = jax.random.split(k_run, n)

@@ -133,6 +133,18 @@ def point_bytes(meta: Meta) -> int:
         state = 4 * fam.task_dim
     state = max(state, _MIN_STATE_BYTES)
     t, lr, ms = cfg.task, meta.learner, cfg.measure
+    if getattr(meta, "rl2", False):
+        # one env a lifetime, plus the recorded last episode ((T+1) light state records, the
+        # actions and the alive mask) it carries; measurement runs n lifetimes with R
+        # one-episode reference policies each, and the pool rows
+        rec = jax.eval_shape(lambda k: fam.record(fam.env.reset(k).pipeline_state),
+                             jax.random.PRNGKey(0))
+        traj = (lr.T + 1) * sum(math.prod(x.shape) * x.dtype.itemsize
+                                for x in jax.tree.leaves(rec)) + 4 * lr.T * (lr.action_size + 1)
+        evo = cfg.meta.population * t.tasks_per_member
+        meas = (ms.heldout_tasks * (1 + ms.reference_samples)
+                + getattr(ms, "pool_tasks", 0))
+        return int((state + traj) * max(evo, meas) * _STATE_OVERHEAD)
     evo = cfg.meta.population * t.tasks_per_member * max(lr.num_candidates, t.eval_episodes)
     n_cols = ms.heldout_tasks + (1 if ms.proxies else 0)
     meas = ms.heldout_tasks * max(lr.num_candidates, lr.lifetime * ms.alignment_samples,
@@ -180,12 +192,14 @@ def make_grid_chunk(meta: Meta, traces: dict | None = None):
 
 
 def make_grid_measure(meta: Meta, traces: dict | None = None):
-    """``fn(thetas [B, D_theta], key) -> dict of [B, ...]``: ``jit(vmap(make_measure(meta)))``,
-    the kernels on every theta in one compiled program (on CPU see :func:`cpu_workaround`)."""
+    """``fn(thetas [B, D_theta], key, diversities [B]) -> dict of [B, ...]``:
+    ``jit(vmap(make_measure(meta)))``, the kernels on every theta in one compiled program (on
+    CPU see :func:`cpu_workaround`). The diversity of each point says which pool tasks it was
+    trained on (the pool matrix) and sets its mean-training-task proxy."""
     one = make_measure(meta)
 
-    def grid_measure(thetas, key):
-        return jax.vmap(one, in_axes=(0, None))(thetas, key)
+    def grid_measure(thetas, key, diversities):
+        return jax.vmap(one, in_axes=(0, None, 0))(thetas, key, diversities)
     return jax.jit(_count(traces, "measure", grid_measure))
 
 
@@ -199,6 +213,14 @@ def measure_env_steps(meta: Meta) -> int:
     """Env steps of one ``make_measure`` call on one theta (rollouts counted, not physics)."""
     cfg, lr = meta.cfg, meta.learner
     ms, t = cfg.measure, cfg.task
+    if getattr(meta, "rl2", False):
+        # per held-out task: the K-episode lifetime and R one-episode reference policies (the
+        # matrix re-scores the recorded last episode: no env steps); per pool row a lifetime
+        rows = ms.heldout_tasks * (lr.K + ms.reference_samples)
+        rows += getattr(ms, "pool_tasks", 0) * lr.K
+        if getattr(t, "train_region", "none") != "none":
+            rows += ms.heldout_tasks * lr.K  # the out-of-distribution rows
+        return rows * lr.T
     k, p, e = lr.lifetime, lr.num_candidates, t.eval_episodes
     n_cols = ms.heldout_tasks + (int(meta.family.proxy_tasks().shape[0]) if ms.proxies else 0)
     per_task = (k * p if p else 0) + (k + 1) * e + n_cols * e + ms.reference_samples * e
@@ -302,8 +324,8 @@ def arm_programs(cfg: Config, arms: list[Arm]) -> dict[str, ArmPrograms]:
         else:
             embed = first.meta.learner.control_embedding(meta.learner)
             if embed is not None:
-                def measure_fn(thetas, key, base=first.measure_fn, embed=embed):
-                    return base(embed(thetas), key)
+                def measure_fn(thetas, key, divs, base=first.measure_fn, embed=embed):
+                    return base(embed(thetas), key, divs)
                 prog = ArmPrograms(meta, arm, chunk_fn, measure_fn, first.measure_steps,
                                    traces, shared_measure=True)
             else:
@@ -333,17 +355,21 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
     first_chunk_s, measure_s = None, 0.0
     done_gens = 0
 
-    def measure(states, gen, real):
+    def measure(states, gen, real, divs):
         nonlocal measure_s
         tm = time.perf_counter()
         thetas = meta.mean_theta(states)
-        out = jax.device_get(prog.measure_fn(thetas, key))
+        out = jax.device_get(prog.measure_fn(thetas, key, jnp.asarray(divs, jnp.int32)))
         measure_s += time.perf_counter() - tm
         meas_parts[gen].append({k: np.asarray(v)[:real] for k, v in out.items()})
         desc_parts[gen].append({k: v[:real] for k, v in _describe(meta, thetas).items()})
 
-    # Generation 0 depends on the seed alone (every level of a seed starts from the same
-    # state): measure each seed once, in groups of the same shape, then give it to its points.
+    # Generation 0 depends on the seed and the diversity alone (every level of a seed starts
+    # from the same state): measure each (seed, diversity) pair once, in groups of the same
+    # shape, then give it to its points.
+    pairs, pair_of = np.unique(np.stack([grid.seed, grid.diversity], 1), axis=0,
+                               return_inverse=True)
+    pair_of = pair_of.reshape(-1)
     seeds = np.unique(grid.seed)
     saved = ckpt.load(learner) if ckpt is not None else None
     start_gi, start_gen, saved_states, saved_chunks = 0, 0, None, []
@@ -366,15 +392,15 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
 
     line.show(f"[{prog.arm.label}] measuring the meta-init theta of {seeds.shape[0]} seeds "
               f"(the first call compiles)  {time.perf_counter() - t_arm:5.0f}s")
-    for part in (groups(seeds.shape[0], size) if saved is None else []):
-        states = initial_states(meta, cfg, seeds[part])
-        measure(states, 0, int(np.unique(part).shape[0]))
+    for part in (groups(pairs.shape[0], size) if saved is None else []):
+        states = initial_states(meta, cfg, pairs[part, 0])
+        measure(states, 0, int(np.unique(part).shape[0]), pairs[part, 1])
     if saved is None:
-        by_seed = {k: np.concatenate([d[k] for d in meas_parts[0]]) for k in meas_parts[0][0]}
-        meas_parts[0] = [{k: v[grid.seed] for k, v in by_seed.items()}]
+        by_pair = {k: np.concatenate([d[k] for d in meas_parts[0]]) for k in meas_parts[0][0]}
+        meas_parts[0] = [{k: v[pair_of] for k, v in by_pair.items()}]
         if desc_parts[0][0]:
             d0 = {k: np.concatenate([d[k] for d in desc_parts[0]]) for k in desc_parts[0][0]}
-            desc_parts[0] = [{k: v[grid.seed] for k, v in d0.items()}]
+            desc_parts[0] = [{k: v[pair_of] for k, v in d0.items()}]
         else:
             desc_parts[0] = [{}]
         save(0, 0, None, [])
@@ -401,7 +427,7 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
             gen += n
             done_gens += n * real
             if gen in when:
-                measure(states, gen, real)
+                measure(states, gen, real, grid.diversity[idx])
             elapsed = time.perf_counter() - t_arm
             fit = float(np.nanmean(chunks[-1]["fitness_mean"][:, -1]))
             rate = n * real * meta.env_steps_per_generation / max(dt, 1e-9)

@@ -83,7 +83,7 @@ def test_vmapped_sweep_equals_each_point_alone(swept):
                                    rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(np.asarray(metrics["fitness_mean"]),
                                    arm.history["fitness_mean"][i, -2:], rtol=1e-5, atol=1e-5)
-        out = measure(state.es_state.mean, key)
+        out = measure(state.es_state.mean, key, jnp.int32(g.diversity[i]))
         # update alignment is the cosine of a step that, at i = 0, is float rounding alone
         # (|step| ~ 1e-9, zero in one program and not the other): compared only where it moved
         moved = abs(float(meta.learner.describe(state.es_state.mean)["step"])) > 1e-6
@@ -100,10 +100,10 @@ def test_control_measured_as_with_its_own_program(swept):
     cfg, res = swept
     meta = Meta(cfg, reward="shuffled")
     assert meta.learner.reward == "shuffled"
-    own = jax.jit(jax.vmap(make_measure(meta), in_axes=(0, None)))
+    own = jax.jit(jax.vmap(make_measure(meta), in_axes=(0, None, 0)))
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.measure.seed), 1)
     arm = res.arms["control"]
-    out = own(jnp.asarray(arm.theta), key)
+    out = own(jnp.asarray(arm.theta), key, jnp.asarray(res.grid.diversity))
     for k in (*SCALARS, "matrix", "curve"):
         np.testing.assert_allclose(np.asarray(out[k]), arm.measures[6][k], rtol=1e-5, atol=1e-5,
                                    err_msg=k)
