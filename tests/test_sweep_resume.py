@@ -158,6 +158,28 @@ def test_payload_round_trip_is_exact():
     assert a.dtype == np.float32 and a.tobytes() == payload["by_gen"][0][0]["a"].tobytes()
 
 
+def test_signal_stops_after_the_checkpoint_with_the_resume_line(tmp_path, capsys):
+    """A SIGINT caught by an entered Signals (as the CLI enters it) stops the sweep right after
+    the next checkpoint is written: exit code 130 and one line naming the resume command."""
+    from meta_evo.runs import Signals
+    from meta_evo.sweep_state import SweepCheckpoint
+
+    run_dir = tmp_path / "run dir"
+    run_dir.mkdir()
+    store = SweepCheckpoint(run_dir / "sweep_state", C)
+    payload = {"gi": 1, "gen": 2, "states": None, "chunks": [{"f": np.ones((2, 3))}]}
+    store.save("learner", payload)  # no signal: goes on
+    with Signals(enabled=False) as sig:
+        sig.received = signal.SIGINT
+        with pytest.raises(SweepInterrupted) as e:
+            store.save("learner", {**payload, "gen": 4})
+    assert e.value.exit_code == 130
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("meta-evo")]
+    assert err == [f"meta-evo: sweep interrupted in the learner arm; resume with: meta-evo "
+                   f"resume '{run_dir}'"]
+    assert store.steps("learner") == [0, 1] and store.load("learner")["gen"] == 4
+
+
 # --- the command line, one process per step -----------------------------------------------------
 def _cli(args, tmp_path: Path, tag: str):
     out, err = (tmp_path / f"{tag}.out").open("w"), (tmp_path / f"{tag}.err").open("w")
