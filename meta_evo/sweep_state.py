@@ -39,6 +39,10 @@ ARRAYS, EXTRA = "arrays", "extra"
 STATE_DIR, DAMAGED = "sweep_state", "sweep_state.damaged"
 
 
+class UnknownStructure(RuntimeError):
+    """A programming error, not damage: no state structure is known for an arm."""
+
+
 class SweepInterrupted(RuntimeError):
     """The sweep stopped after a checkpoint: a signal (``signum``), or the ``stop_after`` test
     hook (``signum`` None). ``meta-evo resume RUN_DIR`` continues it."""
@@ -126,6 +130,8 @@ def decode(structure, arrays: dict[str, np.ndarray], template=None):
         if tag == "g":
             return arrays[n[1]][()]
         if tag == "z":
+            if np.dtype(n[1]).kind not in "biufc":
+                raise CheckpointError("holds a non-numeric array")
             return np.zeros(n[2], np.dtype(n[1]))
         if tag == "d":
             return {(k if kind == "s" else int(k)): node(v) for kind, k, v in n[1]}
@@ -145,7 +151,7 @@ def decode(structure, arrays: dict[str, np.ndarray], template=None):
 
     try:
         return node(structure)
-    except CheckpointError:
+    except (CheckpointError, UnknownStructure):
         raise
     except Exception as e:  # noqa: BLE001 - a malformed structure is a damaged checkpoint
         raise CheckpointError(f"malformed structure ({_one_line(e)})") from None
@@ -204,8 +210,8 @@ class SweepCheckpoint:
             meta = self.metas.get(arm) or next(
                 (m for m in self.metas.values() if getattr(m.learner, "name", None) == arm), None)
             if meta is None:  # a programming error, not damage: never discard the progress
-                raise RuntimeError(f"sweep checkpoint: no state structure known for arm {arm!r}"
-                                   f" (known: {sorted(self.metas)})")
+                raise UnknownStructure(f"sweep checkpoint: no state structure known for arm "
+                                       f"{arm!r} (known: {sorted(self.metas)})")
             shapes = jax.eval_shape(meta.init, jax.random.PRNGKey(0))
             leaves, treedef = jax.tree_util.tree_flatten_with_path(shapes)
             self._templates[arm] = (treedef, [jax.tree_util.keystr(p) for p, _ in leaves])
@@ -262,6 +268,8 @@ class SweepCheckpoint:
 
         try:
             specs = extra["specs"]
+            if any(np.dtype(dt).kind not in "biufc" for dt, _ in specs.values()):
+                raise CheckpointError("holds a non-numeric array")
             target = {k: np.empty(shape, np.dtype(dt)) for k, (dt, shape) in specs.items()}
             if target:
                 with _quiet():

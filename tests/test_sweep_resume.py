@@ -246,3 +246,28 @@ def test_cli_sigkill_second_resume_sigterm_then_resume_is_bitwise(tmp_path):
     plat = json.loads((cut / "report.json").read_text())["platform"]
     assert plat["cpu_multi_thread_eigen_off"] is True
     assert "--xla_cpu_multi_thread_eigen=false" in plat["xla_flags"]
+
+
+def test_unknown_structure_is_loud_and_non_numeric_is_damage(tmp_path):
+    """A state whose arm has no known structure is a programming error (raised, progress
+    kept); an array spec that is not numeric is damage (never handed to a loader)."""
+    import jax.numpy as jnp
+    from flax import struct
+
+    from meta_evo.sweep_state import SweepCheckpoint, UnknownStructure
+
+    @struct.dataclass
+    class State:
+        mean: jnp.ndarray
+
+    store = SweepCheckpoint(tmp_path / "sweep_state", C)
+    store.save("a", {"gi": 0, "states": {"k": jnp.zeros(2)}, "x": (jnp.ones(1),)})
+    assert float(store.load("a")["x"][0][0]) == 1.0  # plain containers need no template
+    store.save("b", {"gi": 0, "states": State(jnp.zeros(3))})
+    with pytest.raises(UnknownStructure):
+        store.load("b")
+    assert store.steps("b") == [0]  # not moved aside as damaged
+    extra = store.read_extra("a", 0)
+    extra["specs"] = {k: ["|O", shape] for k, (_, shape) in extra["specs"].items()}
+    with pytest.raises(Exception, match="non-numeric"):
+        store.restore("a", 0, extra)
