@@ -15,15 +15,24 @@ machinery does nothing, so any online optimization found later was selected for.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 
+@functools.partial(jnp.vectorize, signature="(p)->(p)")
 def centered_ranks(x: jax.Array) -> jax.Array:
-    """Centered ranks in [-0.5, 0.5] of ``x [P]``, higher is better; NaN ranks worst."""
+    """Centered ranks in [-0.5, 0.5] of ``x [..., P]``, higher is better; NaN ranks worst.
+    Tied values share their average rank, so all-equal returns (e.g. the zeros of the
+    ``blind`` channel) rank all 0 and carry no direction."""
     safe = jnp.where(jnp.isnan(x), -jnp.inf, x)
-    ranks = jnp.argsort(jnp.argsort(safe)).astype(jnp.float32)
-    return ranks / (x.shape[-1] - 1) - 0.5
+    s = jnp.sort(safe)
+    lo = jnp.searchsorted(s, safe, side="left")
+    hi = jnp.searchsorted(s, safe, side="right")
+    p = x.shape[-1]
+    # (average rank) / (P - 1) - 1/2 with an integer numerator: exactly 0 for a tie at the middle
+    return (lo + hi - p).astype(jnp.float32) / (2 * (p - 1))
 
 
 def antithetic_noise(key: jax.Array, num: int, dim: int) -> jax.Array:
