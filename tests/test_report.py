@@ -134,13 +134,13 @@ def test_exploratory_tests_are_holm_adjusted(report):
     acc = on[("behavioral_accuracy", 0)]
     assert acc["found"] and acc["onset"] == pytest.approx(0.8) and acc["p_adjusted"] <= ALPHA
     assert not on[("behavioral_accuracy", 1)]["found"]
-    # the diversity contrast: varying tasks against the fixed task, same arm, paired by seed
-    assert con[("behavioral_accuracy", 0)]["found"]
-    assert con[("behavioral_accuracy", 0)]["onset"] == pytest.approx(0.8)
-    assert not con[("step", 0)]["found"]
-    # a learner parameter is tested against its control where the control has it
-    step = on[("step", 0)]
-    assert step["control"] == "amortized" and not step["found"]
+    # the diversity contrast (varying tasks against the fixed task, same arm, paired by seed)
+    # is tested for the primary metric only, and a learner parameter such as the step is not
+    # in the tested family (report.common.TESTED_METRICS keeps Holm's thresholds reachable)
+    assert list(con) == [("objective_sensitivity", 0)]
+    assert con[("objective_sensitivity", 0)]["found"]
+    assert con[("objective_sensitivity", 0)]["onset"] == pytest.approx(0.8)
+    assert ("step", 0) not in on
 
 
 def test_level_table_points_and_selection(report):

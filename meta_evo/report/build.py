@@ -12,6 +12,11 @@
   onset interval, trend test and logistic midpoint (:mod:`meta_evo.report.stats`);
 - ``selection``: per intensity, the effective number of parents of the rank weights, the
   realized search scale where the strategy adapts it, and the drift expected on noise alone;
+- ``regimes`` (with two or more diversity levels): per arm, intensity and level, the regime
+  shares over seeds (memorization, identification, general learning; ``kernels.regime``),
+  pool and held-out accuracy and sensitivity (:mod:`meta_evo.report.objective`);
+- ``which_objective`` (with a training region): per arm, intensity and level, the outcome
+  shares in and out of distribution and which proxy (``kernels.generalization``);
 - env steps, wall time, compile evidence (trace counts), versions and platform.
 """
 
@@ -30,6 +35,7 @@ from meta_evo.report.common import (
     CI_LEVEL,
     DEFAULT_PRIMARY,
     NUM_BOOTSTRAP,
+    TESTED_METRICS,
     interval_text,
     onset_text,
     py,
@@ -87,9 +93,10 @@ def compute_onsets(res) -> list[dict]:
     ctrl_label = arm_label(control, res.arms[control]) if control is not None else None
     init = _scalars(res.arms[learner], 0)
     primary = primary_metric(cfg)
+    tested = [m for m in main if m == primary or m in TESTED_METRICS]
     jobs, vals, ctls = [], [], []
     for di, d in enumerate(sw.diversities):
-        for metric in main:
+        for metric in tested:
             v = _by_level(grid, main[metric], di, L, S)
             if ctrl is not None and metric in ctrl:
                 c, against = _by_level(grid, ctrl[metric], di, L, S), ctrl_label
@@ -108,7 +115,7 @@ def compute_onsets(res) -> list[dict]:
         for di, d in enumerate(sw.diversities):
             if di == fixed:
                 continue
-            for metric in main:
+            for metric in [primary] if primary in main else []:
                 v, c, bad = paired(_by_level(grid, main[metric], di, L, S),
                                    _by_level(grid, main[metric], fixed, L, S))
                 jobs.append((learner, metric, int(d), "d=1 (same arm)", bad, "contrast"))
@@ -247,6 +254,61 @@ def _points(res) -> list[dict]:
     return points
 
 
+def matrix_proxy_names(cfg, extra: int) -> list[str]:
+    """Names of the ``extra`` proxy columns of the cross-task matrix (the family's own, then
+    the region's); generic names where the family cannot say."""
+    names: list[str] = []
+    try:
+        from meta_evo.tasks import make_family
+        names = list(make_family(cfg.task).matrix_proxy_names(cfg.task.train_region,
+                                                              cfg.measure.proxies))
+    except Exception:  # noqa: BLE001 - labels only: fall back to generic names
+        names = []
+    names = names[:extra]
+    return names + [f"proxy {k}" for k in range(len(names), extra)]
+
+
+def _final_measures(res) -> dict:
+    """{arm: final measurement outputs [G, ...]}."""
+    return {a: arm.measures[res.cfg.meta.generations] for a, arm in res.arms.items()}
+
+
+def regimes_report(res) -> dict | None:
+    """The ``regimes`` section (two or more diversity levels), else None."""
+    from meta_evo.report.objective import regimes_section
+
+    cfg = res.cfg
+    sw = cfg.sweep
+    if len(sw.diversities) < 2:
+        return None
+    primary = primary_metric(cfg)
+    final = cfg.meta.generations
+    pv = {a: _scalars(arm, final).get(primary) for a, arm in res.arms.items()}
+    return regimes_section(_final_measures(res),
+                           {k: arm_label(k, a) for k, a in res.arms.items()}, res.grid,
+                           sw.intensities, sw.diversities, primary=primary,
+                           primary_values={a: v for a, v in pv.items() if v is not None},
+                           pool_tasks=getattr(cfg.measure, "pool_tasks", None))
+
+
+def objective_report(res) -> dict | None:
+    """The ``which_objective`` section (a training region is set), else None."""
+    from meta_evo.report.objective import objective_section
+
+    cfg = res.cfg
+    region = getattr(cfg.task, "train_region", "none")
+    if region == "none":
+        return None
+    meas = _final_measures(res)
+    first = next(iter(meas.values()))
+    if "matrix" not in first:
+        return None
+    extra = first["matrix"].shape[-1] - cfg.measure.heldout_tasks
+    return objective_section(meas, {k: arm_label(k, a) for k, a in res.arms.items()},
+                             res.grid, cfg.sweep.intensities, cfg.sweep.diversities,
+                             train_region=region, proxy_names=matrix_proxy_names(cfg, extra))
+
+
 def _strongest(res) -> dict:
     """The learner-arm grid point with the highest final objective sensitivity, its
     cross-task matrix, and the control arm's matrix at the same point."""
@@ -258,12 +320,9 @@ def _strongest(res) -> dict:
                  -np.inf)
     g = int(np.argmax(s))
     n = cfg.measure.heldout_tasks
-    from meta_evo.tasks import FAMILIES
-    proxies = FAMILIES[cfg.task.family].proxy_names
     extra = meas["matrix"].shape[-1] - n
     cols = [f"task {b}" for b in range(n)]
-    names = [f"proxy: {p}" for p in proxies][:extra]
-    cols += names + ["proxy"] * (extra - len(names))
+    cols += [f"proxy: {p}" for p in matrix_proxy_names(cfg, extra)]
     out = {"arm": name, "index": g, "intensity": float(grid.intensity[g]),
            "seed": int(grid.seed[g]), "diversity": int(grid.diversity[g]),
            "columns": cols, "matrix": py(meas["matrix"][g]),
@@ -326,6 +385,8 @@ def build_report(res) -> dict:
         "selection": selection_summary(res),
         "levels": _level_table(res),
         "strongest": _strongest(res),
+        "regimes": regimes_report(res),
+        "which_objective": objective_report(res),
         "points": _points(res),
         "env_steps": int(res.env_steps),
         "wall_s": round(res.wall_s, 2),
