@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from meta_evo.report.common import KEY_METRICS, PHASE_METRICS, short_div
+from meta_evo.report.objective import objective_markdown, regime_markdown
 
 
 def _fmt(cell: dict | None, digits: int = 3) -> str:
@@ -202,6 +203,10 @@ def markdown(rep: dict) -> str:
                   "|" + "---|" * 9]
         lines += _onset_rows(rep["contrasts"], label, False)
     lines.append("")
+    if rep.get("regimes"):
+        lines += regime_markdown(rep["regimes"])
+    if rep.get("which_objective"):
+        lines += objective_markdown(rep["which_objective"])
     lines += _selection_section(rep)
     lines += ["## Metrics per level (mean ± 95 % t-interval half-width over seeds, final "
               "generation)", ""]
@@ -235,7 +240,17 @@ def markdown(rep: dict) -> str:
               "- `evolution.png`: the training fitness (and the evolved step size and the "
               "realized search scale, where recorded) per meta-generation.",
               "- `cross_task_matrix.png`: the cross-task matrix of the strongest point and of "
-              "the control at the same point.", ""]
+              "the control at the same point."]
+    if rep.get("regimes"):
+        lines.append("- `task_count.png`: pool and held-out accuracy and sensitivity against "
+                     "the number of training tasks, and the regime shares per level.")
+        if len(ax["intensities"]) > 1:
+            lines.append("- `phase_2d.png`: intensity x task count; the modal regime by colour, "
+                         "the primary metric by shade.")
+    if rep.get("which_objective"):
+        lines.append("- `which_objective.png`: outcome shares in and out of distribution per "
+                     "intensity, learner and control.")
+    lines.append("")
     t = rep["timings"]
     lines += ["## Cost", "", "| arm | wall s | first chunk s (with compile) | measure s (with "
               "compile) | env steps | compiles (chunk, measure) |", "|---|---|---|---|---|---|"]

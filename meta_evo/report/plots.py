@@ -11,7 +11,9 @@
 - ``evolution.png``: training fitness (and the evolved step size and the realized search
   scale sigma, where recorded) per meta-generation.
 - ``cross_task_matrix.png``: ``M[a, b]`` of the strongest grid point and of the control arm at
-  the same point; the best column of each row is boxed.
+  the same point; the best column of each row is boxed;
+- ``task_count.png``, ``phase_2d.png``, ``which_objective.png`` where the report has those
+  sections (:mod:`meta_evo.report.objective_plots`).
 """
 
 from __future__ import annotations
@@ -314,8 +316,11 @@ def cross_task_matrix(rep: dict, path: Path) -> Path:
 
 def plot_all(rep: dict, out: Path) -> list[Path]:
     """Draw every plot into ``out``; returns the paths."""
+    from meta_evo.report.objective_plots import plot_objective
+
     out = Path(out)
     return [phase_diagram(rep, out / "phase_diagram.png"),
             lifetime_curves(rep, out / "lifetime_curves.png"),
             evolution(rep, out / "evolution.png"),
-            cross_task_matrix(rep, out / "cross_task_matrix.png")]
+            cross_task_matrix(rep, out / "cross_task_matrix.png"),
+            *plot_objective(rep, out)]
