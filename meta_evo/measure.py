@@ -248,7 +248,9 @@ def make_measure_rl2(meta):
       the learner's own first episode, of ``measure.reference_samples`` random policies of the
       same network: GRU weights drawn as ``init_theta`` draws them, the output layer (zero at
       meta-init, so every action would be 0) drawn lecun-normal as flax's Dense initializer
-      does, bias 0;
+      does, bias 0 (they run whole K-episode lifetimes in the measurement's one batched
+      lifetime call, of which the first episode is read: K times the env steps of a
+      one-episode program, and one Brax rollout less to compile);
     - update alignment is defined only where there is a phi: NaN here (no step ever moves).
 
     Every arm is measured with the given reward (an rl2 learner built with ``reward: given``;
@@ -265,7 +267,6 @@ def make_measure_rl2(meta):
     ms = cfg.measure
     region = getattr(cfg.task, "train_region", "none")
     given = lr if lr.reward == "given" else RL2(fam, lr.K, lr.T, lr.hidden, reward="given")
-    first = RL2(fam, lifetime=1, episode_length=lr.T, hidden=lr.hidden, reward="given")
     taus = heldout_tasks(meta)
     taus_ood = heldout_tasks(meta, inside=False) if region != "none" else None
     pool = meta.pool
@@ -283,25 +284,42 @@ def make_measure_rl2(meta):
         params = {**params, "params": {**params["params"], "out": {**out, "kernel": kernel}}}
         return ravel_pytree(params)[0]
 
-    def per_task(theta, tau, cols, key, full: bool):
-        k_life, k_ref = jax.random.split(key)
-        life = given.lifetime(theta, tau, k_life)
-        curve = life["returns"]  # [K]
-        row = jax.vmap(fam.score, (None, 0))(life["final"], cols)  # [C]
-        if not full:
-            return curve, row, jnp.zeros((0,))
-        thetas = jax.vmap(random_theta)(jax.random.split(k_ref, n_ref))
-        refs = jax.vmap(lambda th: first.lifetime(th, tau, k_life)["returns"][0])(thetas)
-        return curve, row, refs  # [K], [C], [R]
-
-    def rows_of(theta, rows, cols, key, full):
-        keys = jax.random.split(key, rows.shape[0])
-        return jax.vmap(per_task, (None, 0, 0, 0, None))(theta, rows, cols, keys, full)
+    def lifetimes(thetas, rows, keys):
+        """Every lifetime of a measurement in one vmapped call (one copy of the episode in the
+        program: a Brax rollout costs 10-60 s to compile on CPU): ``(returns [B, K], final)``."""
+        life = jax.vmap(given.lifetime)(thetas, rows, keys)
+        return life["returns"], life["final"]
 
     def measure(theta, key, diversity=None):
         diversity = cfg.task.diversity if diversity is None else diversity
         k_main, k_pool, k_ood = jax.random.split(key, 3)
-        curves, matrix, refs = rows_of(theta, taus, columns(taus, diversity), k_main, True)
+        sets = [(taus, k_main)] + ([(pool[:n_pool], k_pool)] if n_pool else [])
+        sets += [(taus_ood, k_ood)] if taus_ood is not None else []
+        # each row's lifetime key: the first of two split from the row key
+        keys = [jax.vmap(lambda k: jax.random.split(k)[0])(jax.random.split(k, r.shape[0]))
+                for r, k in sets]
+        rows = jnp.concatenate([r for r, _ in sets])
+        row_keys = jnp.concatenate(keys)
+        n_rows, n = rows.shape[0], taus.shape[0]
+        # the reference policies play the first episode of each held-out row's lifetime, from
+        # its reset key (common random numbers); they run K episodes in the same call, of which
+        # the first is used (K x the env steps of a one-episode program, one compile less)
+        ref_thetas = jax.vmap(random_theta)(jax.random.split(jax.random.fold_in(k_main, 1),
+                                                              n * n_ref))
+        thetas = jnp.concatenate([jnp.broadcast_to(theta, (n_rows, theta.shape[-1])),
+                                  ref_thetas])
+        returns, final = lifetimes(thetas, jnp.concatenate([rows, jnp.repeat(taus, n_ref, 0)]),
+                                   jnp.concatenate([row_keys, jnp.repeat(keys[0], n_ref, 0)]))
+        refs = returns[n_rows:, 0].reshape(n, n_ref)  # [n, R]
+        final = jax.tree.map(lambda x: x[:n_rows], final)
+
+        def matrix_of(lo, hi, cols):
+            traj = jax.tree.map(lambda x: x[lo:hi], final)
+            # row a: its recorded last episode scored under each of its columns (no rerun)
+            return jax.vmap(lambda tr, cs: jax.vmap(fam.score, (None, 0))(tr, cs))(traj, cols)
+
+        curves = returns[:n]  # [n, K]
+        matrix = matrix_of(0, n, columns(taus, diversity))
         op_f, tail_f = jax.vmap(kernels.optimization_power_bits)(curves[:, -1], refs)
         op_i, tail_i = jax.vmap(kernels.optimization_power_bits)(curves[:, 0], refs)
         op_f, op_i = jnp.mean(op_f), jnp.mean(op_i)
@@ -323,10 +341,11 @@ def make_measure_rl2(meta):
             "matrix": matrix,
             "predicted": predicted,
         }
+        lo = n
         if n_pool:
             prow = pool[:n_pool]
-            pcols = jnp.broadcast_to(prow, (n_pool, *prow.shape))
-            _, pool_matrix, _ = rows_of(theta, prow, pcols, k_pool, False)
+            pool_matrix = matrix_of(lo, lo + n_pool, jnp.broadcast_to(prow, (n_pool, *prow.shape)))
+            lo += n_pool
             valid = _block_mask(n_pool, diversity)
             out.update({
                 "pool_behavioral_accuracy": block_accuracy(pool_matrix, valid),
@@ -335,7 +354,8 @@ def make_measure_rl2(meta):
                 "pool_matrix": pool_matrix,
             })
         if taus_ood is not None:
-            oc, om, _ = rows_of(theta, taus_ood, columns(taus_ood, diversity), k_ood, False)
+            oc = returns[lo:lo + taus_ood.shape[0]]
+            om = matrix_of(lo, lo + taus_ood.shape[0], columns(taus_ood, diversity))
             out.update({
                 "ood_lifetime_gain": jnp.mean(kernels.lifetime_gain(oc)),
                 "ood_objective_sensitivity": kernels.objective_sensitivity(om),

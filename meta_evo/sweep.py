@@ -214,9 +214,10 @@ def measure_env_steps(meta: Meta) -> int:
     cfg, lr = meta.cfg, meta.learner
     ms, t = cfg.measure, cfg.task
     if getattr(meta, "rl2", False):
-        # per held-out task: the K-episode lifetime and R one-episode reference policies (the
-        # matrix re-scores the recorded last episode: no env steps); per pool row a lifetime
-        rows = ms.heldout_tasks * (lr.K + ms.reference_samples)
+        # per held-out task: the lifetime and R reference policies (K-episode lifetimes of
+        # which the first episode is read; the matrix re-scores the recorded last episode: no
+        # env steps); per pool row a lifetime
+        rows = ms.heldout_tasks * (1 + ms.reference_samples) * lr.K
         rows += getattr(ms, "pool_tasks", 0) * lr.K
         if getattr(t, "train_region", "none") != "none":
             rows += ms.heldout_tasks * lr.K  # the out-of-distribution rows
