@@ -12,11 +12,14 @@ held-out tasks:
 - **none**: anything else (no fit: at chance on both although rows differ, or accurate on
   held-out tasks only).
 
-Per seed, a set of tasks is *fit* when both
+Per seed, a set of n tasks is *fit* when all of
 
 - the chance-corrected accuracy ``skill = (accuracy - chance) / (1 - chance)`` exceeds
   ``margin`` (0 = chance, 1 = every row serves its own task best; a kappa-style score whose
-  meaning does not depend on n), and
+  meaning does not depend on n),
+- the number of rows that serve their own task best is above chance by a one-sided binomial
+  test at ``fit_alpha`` (n = 1 / chance rows, each right with probability ``chance`` under the
+  null of a learner that ignores its task: ``P[Bin(n, 1/n) >= hits] <= fit_alpha``), and
 - the objective sensitivity exceeds ``sensitivity_threshold``.
 
 Rows are *near-identical* when ``row_spread <= spread_threshold`` (see ``row_spread``).
@@ -24,10 +27,13 @@ NaN inputs fail every comparison, so a diverged seed lands in ``none``.
 
 Defaults and why:
 
-- ``margin = 0.5``: halfway from chance to perfect. With n = 6 held-out tasks that needs
-  4 of 6 rows right; a learner at chance (independent rows, p = 1/6) gets there with
-  probability 0.009, so a chance-level seed is rarely called accurate. For d = 1 the caller
-  passes ``chance = 1``: skill is then 0, a single training task can only be memorized.
+- ``margin = 0`` and ``fit_alpha = 0.05``: "accurate" means above chance by a test whose
+  false-positive rate is known, not an arbitrary distance from chance. With n = 6 tasks that
+  needs 4 of 6 rows right (P = 0.009 under the null); with n = 16, 4 of 16 (P = 0.011). A
+  learner that is right on 30 % of 16 held-out tasks is a weak general learner, not a task
+  identifier, and this rule says so; ``margin = 0.5`` (halfway to perfect) is the stricter
+  reading. For d = 1 the caller passes ``chance = 1``: skill is then 0, a single training task
+  can only be memorized.
 - ``sensitivity_threshold = 0.1``: S > 0 means results favour their own task; 0.1 keeps
   floating-point noise and near-ties out. A hand-built optimizer on ``analytic`` scores
   S of about 1.4-1.9 and a memorizer exactly 0. A task identifier scores S of 0.4-0.9 on
@@ -57,7 +63,8 @@ from kernels.objective import objective_sensitivity
 REGIME_NAMES = ("memorization", "identification", "general_learning", "none")
 MEMORIZATION, IDENTIFICATION, GENERAL_LEARNING, NO_REGIME = 0, 1, 2, 3
 
-DEFAULT_MARGIN = 0.5
+DEFAULT_MARGIN = 0.0
+DEFAULT_FIT_ALPHA = 0.05
 DEFAULT_SENSITIVITY_THRESHOLD = 0.1
 DEFAULT_SPREAD_THRESHOLD = 0.2
 DEFAULT_LEVEL = 0.95
@@ -141,6 +148,24 @@ def share_summary(codes: jax.Array, n_classes: int, level) -> tuple:
     return counts, shares, intervals, modal, shares[modal], intervals[modal]
 
 
+def binomial_above_chance(accuracy: jax.Array, chance: jax.Array,
+                          alpha: float = DEFAULT_FIT_ALPHA) -> jax.Array:
+    """Whether ``accuracy`` over ``n = 1 / chance`` rows is above chance by a one-sided exact
+    binomial test at ``alpha``: ``P[Bin(n, chance) >= round(accuracy * n)] <= alpha``.
+    False where chance >= 1 (one task: nothing to tell apart)."""
+    accuracy = _as_float(accuracy)
+    chance = _as_float(chance)
+    ok = chance < 1.0
+    p0 = jnp.where(ok, chance, 0.5)
+    n = jnp.round(1.0 / p0)
+    hits = jnp.round(accuracy * n)
+    # P[X >= k] = I_p(k, n - k + 1) for 1 <= k <= n (regularized incomplete beta)
+    k = jnp.clip(hits, 1.0, n)
+    tail = jax.scipy.special.betainc(k, n - k + 1.0, p0)
+    tail = jnp.where(hits < 1, 1.0, tail)
+    return ok & (tail <= alpha)
+
+
 def chance_skill(accuracy: jax.Array, chance: jax.Array) -> jax.Array:
     """Chance-corrected accuracy ``(accuracy - chance) / (1 - chance)``; 0 where chance >= 1."""
     accuracy = _as_float(accuracy)
@@ -197,7 +222,8 @@ def classify_regime(pool_accuracy: jax.Array, pool_sensitivity: jax.Array,
                     margin: float = DEFAULT_MARGIN,
                     sensitivity_threshold: float = DEFAULT_SENSITIVITY_THRESHOLD,
                     spread_threshold: float = DEFAULT_SPREAD_THRESHOLD,
-                    level: float = DEFAULT_LEVEL) -> RegimeResult:
+                    level: float = DEFAULT_LEVEL,
+                    fit_alpha: float = DEFAULT_FIT_ALPHA) -> RegimeResult:
     """Regime per seed and over seeds.
 
     Args:
@@ -217,8 +243,11 @@ def classify_regime(pool_accuracy: jax.Array, pool_sensitivity: jax.Array,
     """
     pool_skill = chance_skill(pool_accuracy, chance_pool)
     held_skill = chance_skill(heldout_accuracy, chance_heldout)
-    pool_fit = (pool_skill > margin) & (_as_float(pool_sensitivity) > sensitivity_threshold)
-    held_fit = (held_skill > margin) & (_as_float(heldout_sensitivity) > sensitivity_threshold)
+    pool_fit = ((pool_skill > margin) & binomial_above_chance(pool_accuracy, chance_pool, fit_alpha)
+                & (_as_float(pool_sensitivity) > sensitivity_threshold))
+    held_fit = ((held_skill > margin)
+                & binomial_above_chance(heldout_accuracy, chance_heldout, fit_alpha)
+                & (_as_float(heldout_sensitivity) > sensitivity_threshold))
     identical = _as_float(spread) <= spread_threshold
     regime = jnp.where(
         pool_fit & held_fit, GENERAL_LEARNING,

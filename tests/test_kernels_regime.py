@@ -203,3 +203,19 @@ def test_vmaps_over_grid_points():
     grid = jax.vmap(rg.regime_from_matrices)(jnp.stack([pool_m, pool_m]),
                                              jnp.stack([held_m, held_m]))
     assert grid.regime.shape == (2, SEEDS) and grid.share_interval.shape == (2, 4, 2)
+
+
+def test_binomial_above_chance_known_answers():
+    """"Accurate" is a one-sided exact binomial test over the n = 1/chance rows. By hand, with
+    n = 6 and chance 1/6: P[X >= 4] = 15 (1/6)^4 (5/6)^2 + 6 (1/6)^5 (5/6) + (1/6)^6 = 0.0087
+    (passes at 0.05) and P[X >= 3] = 0.0623 (does not); one task (chance 1) never passes."""
+    from kernels.regime import binomial_above_chance
+
+    p4 = 15 * (1 / 6) ** 4 * (5 / 6) ** 2 + 6 * (1 / 6) ** 5 * (5 / 6) + (1 / 6) ** 6
+    assert abs(p4 - 0.0087) < 1e-4
+    acc = jnp.array([4 / 6, 3 / 6, 1 / 6, 0.0, 1.0])
+    got = binomial_above_chance(acc, jnp.full(5, 1 / 6))
+    assert got.tolist() == [True, False, False, False, True]
+    assert not bool(binomial_above_chance(jnp.float32(1.0), jnp.float32(1.0)))
+    # the threshold moves with alpha: P[X >= 3] = 0.0623 passes at 0.1
+    assert bool(binomial_above_chance(jnp.float32(0.5), jnp.float32(1 / 6), alpha=0.1))
