@@ -11,6 +11,15 @@ over all chosen generations in one compiled program: ``vmap`` on accelerators, `
 CPU, where XLA segfaults on the vmapped Brax measurement) with a fixed key, so every generation
 is scored on the same held-out tasks and reset keys: differences between generations come from
 ``theta``.
+
+Each checkpoint is also classified as the sweep report classifies its grid points, by the same
+functions (:mod:`meta_evo.report.objective`): its regime (memorization, identification, general
+learning; ``kernels.regime``) from the pool and held-out matrices, and, when
+``task.train_region`` is set, its outcome in and out of distribution (goal generalizes,
+pseudo-aligned, capability only, no optimization; ``kernels.generalization``). A single run is
+one grid point with no seeds to take shares over: each checkpoint gets the kernels' per-seed
+classification (S = 1 per checkpoint), in ``analysis.json`` (``regimes``,
+``which_objective``) and in the tables of ``analysis.md``.
 """
 
 from __future__ import annotations
@@ -105,12 +114,15 @@ def _warn(msg: str) -> None:
 
 
 def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bool = True,
-            key_seed: int | None = None, warn=None) -> dict:
+            key_seed: int | None = None, warn=None, echo: bool | None = None) -> dict:
     """Rerun the measurement kernels at checkpoint generations ``steps`` (default: all kept).
 
     Writes ``RUN_DIR/analysis.json`` (per generation: the kernel scalars, the mean lifetime
     curve ``[K+1]``, the cross-task matrix ``[n, n + n_proxy]`` and the training row of that
-    generation) and PNG plots under ``RUN_DIR/analysis/``. Damaged checkpoints are reported
+    generation; per checkpoint the regime and, with a training region, the which-objective
+    outcome), ``RUN_DIR/analysis.md`` (those classifications as tables; printed to stdout when
+    ``echo``, default ``progress``) and PNG plots under ``RUN_DIR/analysis/``. Damaged
+    checkpoints are reported
     (one ``warn`` line each) and skipped. Returns the written dict plus ``path`` and
     ``plots_dir``. Raises RunDirError (one line) for a missing run, unknown ``steps`` or no
     readable checkpoint.
@@ -169,22 +181,60 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
                 rec[k] = to_py(out[k][i])
         rec["train"] = train[i]
         records.append(rec)
+    regimes, outcomes, proxies = classify_checkpoints(meta, gens, out)
     result = {
         "run_dir": str(run.path),
         "generations": gens,
         "scalars": scalars,
         "heldout_tasks": cfg.measure.heldout_tasks,
-        "proxy_names": list(getattr(meta.family, "proxy_names", ())),
+        "proxy_names": proxies,
+        "train_region": getattr(cfg.task, "train_region", "none"),
+        "diversity": int(cfg.task.diversity),
+        "regimes": regimes,
+        "which_objective": outcomes,
         "key_seed": seed,
         "theta_names": list(meta.learner.describe(np.asarray(thetas[-1])).keys()),
         "steps": records,
         "wall_s": round(time.perf_counter() - t0, 3),
     }
     write_json(run.path / "analysis.json", result)
+    from meta_evo.report.objective import checkpoint_markdown
+
+    md = checkpoint_markdown(regimes, outcomes, str(run.path))
+    (run.path / "analysis.md").write_text(md)
+    if progress if echo is None else echo:
+        sys.stdout.write(md + "\n")
+        sys.stdout.flush()
     plots = run.path / "analysis"
     plots.mkdir(exist_ok=True)
     plot_analysis(result, plots)
     return {**result, "path": str(run.path / "analysis.json"), "plots_dir": str(plots)}
+
+
+def classify_checkpoints(meta, gens: list[int], out: dict):
+    """Per checkpoint: the regime (when the pool was measured) and the which-objective outcome
+    (when the run has a training region), through the report's functions; and the proxy
+    column names. ``out``: the measurement outputs ``[N, ...]``, one row per checkpoint."""
+    from meta_evo.measure import proxy_names
+    from meta_evo.report.objective import (
+        checkpoint_outcomes,
+        checkpoint_regimes,
+        has_objective_inputs,
+        has_regime_inputs,
+    )
+
+    try:
+        names = list(proxy_names(meta))
+    except Exception:  # noqa: BLE001 - labels only
+        names = list(getattr(meta.family, "proxy_names", ()))
+    if "matrix" in out:
+        extra = out["matrix"].shape[-1] - out["matrix"].shape[-2]
+        names = names[:extra] + [f"proxy {k}" for k in range(len(names), extra)]
+    regimes = checkpoint_regimes(gens, out) if has_regime_inputs(out) else None
+    region = getattr(meta.cfg.task, "train_region", "none")
+    outcomes = (checkpoint_outcomes(gens, out, names)
+                if region != "none" and has_objective_inputs(out) else None)
+    return regimes, outcomes, names
 
 
 REFERENCE_LINES = {"lifetime_gain": 0.0, "objective_sensitivity": 0.0, "online_share": 0.0,

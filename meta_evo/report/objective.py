@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 import kernels
+from kernels import regime as _regime
 from kernels.generalization import OUTCOME_NAMES
 from kernels.regime import REGIME_NAMES
 from meta_evo.report.common import py
@@ -137,15 +138,34 @@ def _shares(names, counts, shares, intervals, modal, confidence, conf_int, codes
     }
 
 
+def _fit_alpha(r):
+    """The level of the kernels' binomial above-chance test (their default where the result
+    does not carry it)."""
+    return py(getattr(r, "fit_alpha", getattr(_regime, "DEFAULT_FIT_ALPHA", None)))
+
+
 def regime_thresholds(r) -> dict:
-    return {"margin": py(r.margin), "sensitivity_threshold": py(r.sensitivity_threshold),
+    return {"margin": py(r.margin), "fit_alpha": _fit_alpha(r),
+            "sensitivity_threshold": py(r.sensitivity_threshold),
             "spread_threshold": py(r.spread_threshold), "level": py(r.level)}
 
 
 def outcome_thresholds(o) -> dict:
-    return {"margin": py(o.margin), "sensitivity_threshold": py(o.sensitivity_threshold),
+    return {"margin": py(o.margin), "fit_alpha": _fit_alpha(o),
+            "sensitivity_threshold": py(o.sensitivity_threshold),
             "gain_threshold": py(o.gain_threshold), "proxy_threshold": py(o.proxy_threshold),
             "level": py(o.level)}
+
+
+def accurate_text(th: dict) -> str:
+    """What "accurate" means under these thresholds, in words."""
+    txt = "accuracy above chance"
+    if th.get("fit_alpha") is not None:
+        txt += (f" by a one-sided exact binomial test over the rows at {th['fit_alpha']:g} "
+                f"(chance-corrected accuracy > {th['margin']:g})")
+    else:
+        txt += f" (chance-corrected accuracy > {th['margin']:g})"
+    return txt
 
 
 def regime_cell(meas: dict) -> dict:
@@ -250,7 +270,8 @@ def regimes_section(arms: dict, labels: dict, grid, intensities, diversities, *,
     order = sorted(range(len(diversities)), key=lambda k: task_count(diversities[k]))
     return {
         "method": "kernels.regime.classify_regime per seed on the final generation: a set of "
-                  "tasks is fit when chance-corrected accuracy > margin and objective "
+                  "tasks is fit when chance-corrected accuracy > margin, the rows right are "
+                  "above chance by a one-sided exact binomial test at fit_alpha, and objective "
                   "sensitivity > sensitivity_threshold; general learning = pool and held-out "
                   "fit, identification = pool fit only, memorization = neither with "
                   "near-identical rows (row spread <= spread_threshold), otherwise none; shares "
@@ -290,7 +311,8 @@ def objective_section(arms: dict, labels: dict, grid, intensities, diversities, 
                   "out of distribution (outside it): no optimization = lifetime gain <= "
                   "gain_threshold; pseudo-aligned = more than proxy_threshold of the rows serve "
                   "a proxy column best; goal generalizes = chance-corrected task accuracy > "
-                  "margin and sensitivity > sensitivity_threshold; otherwise capability only; "
+                  "margin, above chance by a one-sided exact binomial test at fit_alpha, and "
+                  "sensitivity > sensitivity_threshold; otherwise capability only; "
                   "shares over seeds with Wilson intervals at level",
         "train_region": train_region, "proxy_names": list(proxy_names),
         "names": list(OUTCOME_NAMES), "thresholds": thresholds,
@@ -419,8 +441,8 @@ def regime_markdown(sec: dict) -> list[str]:
              "for d = 0) and on held-out tasks, and classified per seed (kernels.regime): "
              "general learning = accurate and sensitive on both, identification = on the pool "
              "only, memorization = on neither with near-identical rows (one stored solution), "
-             f"none = anything else. Fit: chance-corrected accuracy > {th['margin']:g} and "
-             f"objective sensitivity > {th['sensitivity_threshold']:g}; near-identical rows: "
+             f"none = anything else. Fit: {accurate_text(th)} and objective sensitivity > "
+             f"{th['sensitivity_threshold']:g}; near-identical rows: "
              f"row spread <= {th['spread_threshold']:g}. Accuracy: mean over seeds "
              f"[{th['level']:.0%} t-interval] (chance in parentheses); regime counts over "
              "seeds, the modal regime in bold (its share is the confidence; Wilson "
@@ -469,7 +491,7 @@ def objective_markdown(sec: dict) -> list[str]:
              f"proxy columns {proxies}. Each seed is classified (kernels.generalization): no "
              f"optimization = lifetime gain <= {th['gain_threshold']:g}; pseudo-aligned = more "
              f"than {th['proxy_threshold']:g} of the rows serve a proxy best; goal generalizes "
-             f"= chance-corrected task accuracy > {th['margin']:g} and sensitivity > "
+             f"= task-column {accurate_text(th)} and sensitivity > "
              f"{th['sensitivity_threshold']:g}; capability only = otherwise. Counts over seeds "
              "(modal in bold); OOD accuracy, sensitivity and proxy share: mean "
              f"[{th['level']:.0%} t-interval]. Inside the region a proxy ties with the task "
@@ -550,8 +572,9 @@ def checkpoint_markdown(regimes: list[dict] | None, outcomes: list[dict] | None,
     if outcomes:
         th = outcomes[0]["thresholds"]
         lines += ["## Which objective", "",
-                  f"Thresholds: margin {th['margin']:g}, sensitivity "
-                  f"{th['sensitivity_threshold']:g}, gain {th['gain_threshold']:g}, proxy share "
+                  f"Goal generalizes = task-column {accurate_text(th)} and sensitivity > "
+                  f"{th['sensitivity_threshold']:g}; no optimization = gain <= "
+                  f"{th['gain_threshold']:g}; pseudo-aligned = proxy share > "
                   f"{th['proxy_threshold']:g}.", "",
                   "| generation | ID outcome | OOD outcome | OOD proxy share | which proxy | OOD "
                   "accuracy | OOD S | OOD gain | ID accuracy | ID S |",
@@ -566,9 +589,10 @@ def checkpoint_markdown(regimes: list[dict] | None, outcomes: list[dict] | None,
     if regimes:
         th = regimes[0]["thresholds"]
         lines += ["## Regime", "",
-                  f"Thresholds: margin {th['margin']:g}, sensitivity "
-                  f"{th['sensitivity_threshold']:g}, row spread {th['spread_threshold']:g}; "
-                  f"pool block of {regimes[0]['pool_size']} training tasks.", "",
+                  f"Fit: {accurate_text(th)} and sensitivity > "
+                  f"{th['sensitivity_threshold']:g}; near-identical rows: row spread <= "
+                  f"{th['spread_threshold']:g}; pool block of {regimes[0]['pool_size']} "
+                  "training tasks.", "",
                   "| generation | pool accuracy (chance) | held-out accuracy (chance) | pool S | "
                   "held-out S | row spread | regime |", "|---|---|---|---|---|---|---|"]
         for r in regimes:
