@@ -13,12 +13,12 @@ Modes (``--mode``):
       PureJaxRL meta-evolution walkthrough's composition);
     * **engine**: ``Meta.jit_chunk`` (``--generations`` meta-generations fused in one scan).
 - ``sweep``: ``--grid`` grid points (pressures x diversities): the engine's one vmapped program
-  (sharded over local devices, :mod:`meta_evo.sharding`) against the peer looping over grid
+  (sharded over local devices, :mod:`meta_evo.engine`) against the peer looping over grid
   points in Python; plus the simulator bound at the sweep's batch size.
 - ``scaling``: engine throughput and time per meta-generation as the meta-population, the
   candidates and the grid points double (``--scale-points`` values each); JSON and a PNG plot.
 - ``memory``: peak memory of chunked sweeps of growing size (each in a fresh subprocess), the
-  chunk picked from a memory budget by :func:`meta_evo.sharding.chunk_size`, against unchunked.
+  group picked from a memory budget by :func:`meta_evo.engine.fit_group`, against unchunked.
 
 Env steps are counted as ``Meta.env_steps_per_generation`` does: ``M * tasks * (K * P + E) * T``
 per meta-generation and grid point. Compile time is reported apart (JAX's own compile events);
@@ -339,29 +339,19 @@ def grid_args(meta, g: int, seed: int = 0):
 
 
 def engine_sweep_fn(meta, n: int):
-    """The engine's sweep chunk: ``meta_evo.sweep``'s one program (``jit(vmap(run_chunk))``) on
-    one device; on several, :func:`meta_evo.sharding.sharded_sweep` with the grid sharded."""
-    from meta_evo import sharding
-    try:
-        from meta_evo.sweep import make_grid_chunk, run_grid_chunk
-    except ImportError:
-        make_grid_chunk = None
-    if jax.device_count() == 1 and make_grid_chunk is not None:
-        fn = make_grid_chunk(meta)
-        return (lambda s, p, d: run_grid_chunk(fn, s, p, d, n),
-                "meta_evo.sweep.make_grid_chunk + run_grid_chunk (jit(vmap(Meta.run_chunk)))")
-    mesh = sharding.make_mesh()
-    fn = sharding.sharded_sweep(meta, n, mesh)
+    """The engine's sweep chunk, the program ``meta-evo sweep`` runs:
+    :func:`meta_evo.engine.make_grid_chunk` (``jit(vmap(run_chunk))``, the grid axis sharded
+    over every local device; the grid padded to a multiple of the devices)."""
+    from meta_evo import engine
+    fn = engine.make_grid_chunk(meta)
+    mult = engine.grid_devices(fn.mesh)
 
     def run(states, pressures, diversities):
-        g = sharding.grid_size(states)
-        mult = mesh.shape[sharding.GRID]
-        size = -(-g // mult) * mult
-        args = sharding.shard_grid(sharding.pad_grid((states, pressures, diversities), size),
-                                   mesh)
-        return fn(*args)
+        size = -(-engine.grid_size(states) // mult) * mult
+        return engine.run_grid_chunk(
+            fn, *engine.pad_grid((states, pressures, diversities), size), n)
 
-    return run, (f"meta_evo.sharding.sharded_sweep over {jax.device_count()} devices "
+    return run, (f"meta_evo.engine.make_grid_chunk over {mult} device(s) "
                  "(jit(vmap(Meta.run_chunk)), grid axis sharded)")
 
 
@@ -531,21 +521,24 @@ def mode_memchild(args) -> dict:
     (compilation's own memory peak is not the sweep's), the peak RSS is reset, and the compiled
     program runs every chunk: ``run_added_mb`` is what the sweep run adds on top of the process.
     ``program_mb`` is XLA's own account of the chunk program (temp + argument + output bytes)."""
-    from meta_evo import sharding
+    from meta_evo import engine
     from meta_evo.meta import Meta
     meta = Meta(make_cfg(args))
-    fn = sharding.vmapped_sweep(meta, args.generations)
+    fn = engine.make_grid_chunk(meta)
     a = grid_args(meta, args.grid, 0)
-    first = sharding.pad_grid(jax.tree.map(lambda x: x[:args.chunk], a), args.chunk)
-    compiled = fn.lower(*first).compile()
-    ma = compiled.memory_analysis()
+    first = engine.pad_grid(jax.tree.map(lambda x: x[:args.chunk], a), args.chunk)
+    lowered = fn.lower(*first, args.generations).compile()
+
+    def compiled(*group):
+        return lowered(*fn.place(*group, args.generations)[:3])
+    ma = lowered.memory_analysis()
     program = None if ma is None else (ma.temp_size_in_bytes + ma.argument_size_in_bytes
                                        + ma.output_size_in_bytes) / 2**20
     del first
     before = proc_status_mb("VmRSS")
     reset = reset_peak_rss()
     t = time.perf_counter()
-    out = sharding.run_in_chunks(compiled, a, args.chunk)
+    out = engine.run_in_groups(compiled, a, args.chunk)
     jax.block_until_ready(out)
     wall = time.perf_counter() - t
     run_peak = proc_status_mb("VmHWM") if reset else None
@@ -556,15 +549,15 @@ def mode_memchild(args) -> dict:
 
 
 def mode_memory(args, meter) -> dict:
-    from meta_evo import sharding
+    from meta_evo import engine
     from meta_evo.meta import Meta
     meta = Meta(make_cfg(args))
     t = time.perf_counter()
-    per_point, source = sharding.point_bytes(meta, args.generations)
+    per_point, source = engine.point_bytes(meta), "engine.point_bytes"
     est_s = time.perf_counter() - t
     budget = (args.memory_budget_mb * 2**20 if args.memory_budget_mb
               else args.budget_points * per_point)
-    chunk = sharding.chunk_size(max(args.grids), per_point, budget)
+    chunk = engine.fit_group(max(args.grids), per_point, budget)
     rows = []
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for g in args.grids:
@@ -770,7 +763,7 @@ def main(argv=None):
     if args.plot:
         plot_scaling(json.loads(Path(args.plot).read_text()), Path(args.plot).with_suffix(".png"))
         return
-    from meta_evo.sharding import maybe_initialize_distributed
+    from meta_evo.engine import maybe_initialize_distributed
     maybe_initialize_distributed()  # multi-host when JAX_COORDINATOR_ADDRESS etc. ask for it
     if args.cache:
         jax.config.update("jax_compilation_cache_dir", args.cache)

@@ -106,13 +106,25 @@ class Meta:
     """Everything static about one meta-evolution: family, agent, learner, strategy, shapes.
 
     ``init(key) -> MetaState``; ``step(state, pressure, diversity) -> (state, metrics)``;
-    ``run_chunk(state, pressure, diversity, n)`` scans ``n`` generations. ``pressure`` (the raw
-    elite fraction or beta) and ``diversity`` are traced, so one compiled program serves a whole
-    grid of them under ``vmap``.
+    ``run_chunk(state, pressure, diversity, n)`` scans ``n`` generations. These are pure
+    functions of their arguments (the caller jits; :attr:`jit_chunk` is the single run's jit).
+    ``pressure`` (the raw elite fraction or beta) and ``diversity`` are traced, so one compiled
+    program serves a whole grid of them under ``vmap``.
+
+    The parts are built from ``cfg``; keyword arguments replace them explicitly (never patch an
+    instance): ``evaluate`` (``(phi, tau, key) -> R``, e.g. a wrapped evaluator that injects
+    faults; the lifetime is rebuilt on it), ``lifetime`` (the learner's lifetime function) and
+    ``member_sharding`` (a sharding the members ``thetas [M, D]`` are constrained to inside
+    ``fitness``: :func:`meta_evo.engine.population_sharded`). :meth:`rebuild` makes a new
+    ``Meta`` with some of them changed.
     """
 
-    def __init__(self, cfg, learner_kind: str | None = None, reward: str | None = None):
+    def __init__(self, cfg, learner_kind: str | None = None, reward: str | None = None, *,
+                 evaluate=None, lifetime=None, member_sharding=None):
         self.cfg = cfg
+        self.parts = {"evaluate": evaluate, "lifetime": lifetime,
+                      "member_sharding": member_sharding}
+        self.member_sharding = member_sharding
         t, m = cfg.task, cfg.meta
         self.family = make_family(t)
         self.agent = make_agent(cfg.agent, self.family)
@@ -124,12 +136,17 @@ class Meta:
         self.learner_cfg = lcfg
         self.learner = make_learner(lcfg, self.agent, cfg.agent, family=self.family,
                                     episode_length=t.episode_length)
-        self.evaluate = self.family.make_evaluator(self.agent, t.episode_length)
+        self.evaluate = (self.family.make_evaluator(self.agent, t.episode_length)
+                         if evaluate is None else evaluate)
         # rl2 has no phi: its lifetime is K episodes in the env, scored by its last one
         self.rl2 = self.learner.name == "rl2"
         self.last_half = lcfg.fitness == "last_half" and self.learner.num_candidates > 0
-        self.lifetime = (self.learner.lifetime if self.rl2 else
-                         make_lifetime(self.learner, self.evaluate, record_curve=self.last_half))
+        if lifetime is not None:
+            self.lifetime = lifetime
+        else:
+            self.lifetime = (self.learner.lifetime if self.rl2 else
+                             make_lifetime(self.learner, self.evaluate,
+                                           record_curve=self.last_half))
         self.pool = self.family.train_pool(t.task_seed, t.train_region)
         self.theta_size = self.learner.theta_size
         self.population = m.population
@@ -143,6 +160,11 @@ class Meta:
         if self.rl2:  # K episodes of T steps a lifetime, no separate evaluation rollouts
             self.env_steps_per_generation = (m.population * t.tasks_per_member
                                              * self.learner.K * self.learner.T)
+
+    def rebuild(self, **parts) -> Meta:
+        """A new ``Meta`` of the same config, arm and parts, with ``parts`` replaced."""
+        return Meta(self.cfg, self.learner_cfg.kind, self.learner_cfg.reward,
+                    **{**self.parts, **parts})
 
     # --- one member, one generation -------------------------------------------------------------
     def score(self, theta, tau, key, tau_fb=None):
@@ -173,6 +195,8 @@ class Meta:
         numbers). The feedback tasks ``tau_fb`` (independent draws from the same training
         distribution) are drawn in every reward channel, so a learner and its ``shuffled``
         control consume the same keys and differ only in what their learner is told."""
+        if self.member_sharding is not None:
+            thetas = jax.lax.with_sharding_constraint(thetas, self.member_sharding)
         n = self.cfg.task.tasks_per_member
         k_task, k_run, k_fb = jax.random.split(key, 3)
         sample = jax.vmap(functools.partial(self.family.sample_train,

@@ -1,4 +1,5 @@
-"""The sweep: one compiled meta-evolution program per arm over a grid of selection pressures.
+"""The sweep driver: every arm evolved and measured on a grid of selection pressures, through
+the engine (:mod:`meta_evo.engine`: the compiled programs, the mesh, memory groups).
 
 The grid is ``sweep.intensities x seeds x sweep.diversities`` (diversity outermost, then
 intensity, then seed). Pressure is given as a selection intensity ``i`` and turned into the
@@ -10,22 +11,22 @@ Design (one compile per arm, bounded memory, a paired design):
 - every grid point with seed index ``s`` starts from the same state
   ``meta.init(fold_in(PRNGKey(cfg.seed), s))`` whatever its pressure or diversity, so levels
   are compared on common random numbers;
-- ``jit(vmap(meta.run_chunk, in_axes=(0, 0, 0, None)))`` with ``n`` static runs a group of grid
-  points for ``n`` generations; the driver loops over chunks of generations (a progress line
-  between chunks) and over groups of grid points sized to ``sweep.memory_budget_mb``; the last
-  group is padded to the same size, so neither chunks nor groups recompile;
-- ``jit(vmap(make_measure(meta)))`` measures every evolved mean ``theta`` at generation 0 (the
-  meta-init theta: the no-learning baseline, measured once per seed), every
-  ``sweep.measure_every`` generations and at the end, with one fixed measurement key (common
-  random numbers across the grid);
+- the engine's chunk program (``vmap(meta.run_chunk)`` with ``n`` static, the grid axis sharded
+  over every local device) runs a group of grid points for ``n`` generations; the driver loops
+  over chunks of generations (a progress line between chunks) and over groups of grid points
+  sized to ``sweep.memory_budget_mb`` (a multiple of the device count); the last group is
+  padded to the same size, so neither chunks nor groups recompile;
+- the engine's measurement program (``vmap(make_measure(meta))``) measures every evolved mean
+  ``theta`` at generation 0 (the meta-init theta: the no-learning baseline, measured once per
+  seed), every ``sweep.measure_every`` generations and at the end, with one fixed measurement
+  key (common random numbers across the grid);
 - the control arm (``sweep.control``) evolves the same learner on the same grid with the same
   seeds, keys, ``theta`` layout and compute, differing only in its reward channel (``shuffled``:
   the returns its candidates earn on an independent task; ``blind``: zeros), or the
   ``amortized`` learner; every arm is measured with the given reward, through the learner arm's
   compiled program where the control embeds in it (``Learner.control_embedding``).
 
-``run_grid_chunk`` is the function boundary that sharding wraps: it takes a group of states and
-their pressures and diversities and advances them ``n`` generations.
+Multi-host JAX starts first when configured (:func:`meta_evo.engine.maybe_initialize_distributed`).
 """
 
 from __future__ import annotations
@@ -43,7 +44,18 @@ import numpy as np
 
 from meta_evo.config import Config
 from meta_evo.cpu_flags import cpu_workaround
-from meta_evo.measure import make_measure
+from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-exported
+    grid_devices,
+    group_size,
+    groups,
+    initial_states,
+    make_grid_chunk,
+    make_grid_measure,
+    make_mesh,
+    maybe_initialize_distributed,
+    point_bytes,
+    run_grid_chunk,
+)
 from meta_evo.meta import Meta, pressure_for_intensity
 from meta_evo.sweep_state import SweepCheckpoint, SweepInterrupted  # noqa: F401 - re-exported
 
@@ -61,10 +73,7 @@ class Arm:
     def label(self) -> str:
         return self.kind if self.kind == "amortized" else f"{self.kind} (reward {self.reward})"
 
-# The memory estimate: bytes of one env state times the rollouts alive at once, times this
-# allowance for the scan carry, temporaries and XLA's buffers (measured loosely on CPU).
-_STATE_OVERHEAD = 16
-_MIN_STATE_BYTES = 256
+
 
 # --- the grid -------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -97,13 +106,6 @@ def make_grid(cfg: Config) -> Grid:
                 div_index=di)
 
 
-def initial_states(meta: Meta, cfg: Config, seeds: np.ndarray):
-    """Stacked initial states ``[len(seeds)]``: one per seed index, shared across levels."""
-    base = jax.random.PRNGKey(cfg.seed)
-    keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.asarray(seeds, jnp.uint32))
-    return jax.vmap(meta.init)(keys)
-
-
 def chunk_length(cfg: Config) -> int:
     """Generations per chunk: the largest ``n <= meta.chunk`` dividing the generation count
     (and ``sweep.measure_every``), so every chunk has the same static length (one compile)."""
@@ -121,94 +123,7 @@ def measure_generations(cfg: Config) -> list[int]:
     return sorted(gens)
 
 
-# --- memory -------------------------------------------------------------------------------------
-def point_bytes(meta: Meta) -> int:
-    """A loose estimate of the device memory one grid point needs (bytes)."""
-    cfg = meta.cfg
-    fam = meta.family
-    if hasattr(fam, "env"):
-        ps = jax.eval_shape(lambda k: fam.env.reset(k).pipeline_state, jax.random.PRNGKey(0))
-        state = sum(math.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(ps))
-    else:
-        state = 4 * fam.task_dim
-    state = max(state, _MIN_STATE_BYTES)
-    t, lr, ms = cfg.task, meta.learner, cfg.measure
-    if getattr(meta, "rl2", False):
-        # one env a lifetime, plus the recorded last episode ((T+1) light state records, the
-        # actions and the alive mask) it carries; measurement runs n lifetimes with R
-        # one-episode reference policies each, and the pool rows
-        rec = jax.eval_shape(lambda k: fam.record(fam.env.reset(k).pipeline_state),
-                             jax.random.PRNGKey(0))
-        traj = (lr.T + 1) * sum(math.prod(x.shape) * x.dtype.itemsize
-                                for x in jax.tree.leaves(rec)) + 4 * lr.T * (lr.action_size + 1)
-        evo = cfg.meta.population * t.tasks_per_member
-        meas = (ms.heldout_tasks * (1 + ms.reference_samples)
-                + getattr(ms, "pool_tasks", 0))
-        return int((state + traj) * max(evo, meas) * _STATE_OVERHEAD)
-    evo = cfg.meta.population * t.tasks_per_member * max(lr.num_candidates, t.eval_episodes)
-    n_cols = ms.heldout_tasks + (1 if ms.proxies else 0)
-    meas = ms.heldout_tasks * max(lr.num_candidates, lr.lifetime * ms.alignment_samples,
-                                  ms.reference_samples, n_cols, lr.lifetime + 1)
-    return int(state * max(evo, meas) * _STATE_OVERHEAD)
-
-
-def group_size(meta: Meta, grid_size: int) -> int:
-    """Grid points per group under ``sweep.memory_budget_mb``; at least 1, at most the grid."""
-    budget = meta.cfg.sweep.memory_budget_mb * 2**20
-    return int(max(1, min(grid_size, budget // max(point_bytes(meta), 1))))
-
-
-def groups(grid_size: int, size: int) -> list[np.ndarray]:
-    """Index arrays of the groups, each of length ``size``; the last padded with its last
-    real index (padded results are dropped)."""
-    out = []
-    for start in range(0, grid_size, size):
-        idx = np.arange(start, min(start + size, grid_size))
-        if idx.shape[0] < size:
-            idx = np.concatenate([idx, np.full(size - idx.shape[0], idx[-1])])
-        out.append(idx)
-    return out
-
-
-# --- the compiled programs ----------------------------------------------------------------------
-def _count(traces: dict | None, what: str, fn):
-    """``fn`` that adds 1 to ``traces[what]`` each time jax traces it (a trace precedes every
-    compile, so a count of 1 after a sweep means its program compiled once)."""
-    if traces is None:
-        return fn
-
-    def traced(*args):
-        traces[what] = traces.get(what, 0) + 1
-        return fn(*args)
-    return traced
-
-
-def make_grid_chunk(meta: Meta, traces: dict | None = None):
-    """``fn(states [B], pressures [B], diversities [B], n) -> (states, metrics [B, n])``,
-    jitted with ``n`` static: the one program of an arm."""
-    fn = _count(traces, "chunk", jax.vmap(meta.run_chunk, in_axes=(0, 0, 0, None)))
-    donate = (0,) if jax.default_backend() != "cpu" else ()
-    return jax.jit(fn, static_argnums=3, donate_argnums=donate)
-
-
-def make_grid_measure(meta: Meta, traces: dict | None = None):
-    """``fn(thetas [B, D_theta], key, diversities [B]) -> dict of [B, ...]``:
-    ``jit(vmap(make_measure(meta)))``, the kernels on every theta in one compiled program (on
-    CPU see :func:`cpu_workaround`). The diversity of each point says which pool tasks it was
-    trained on (the pool matrix) and sets its mean-training-task proxy."""
-    one = make_measure(meta)
-
-    def grid_measure(thetas, key, diversities):
-        return jax.vmap(one, in_axes=(0, None, 0))(thetas, key, diversities)
-    return jax.jit(_count(traces, "measure", grid_measure))
-
-
-def run_grid_chunk(chunk_fn, states, pressures, diversities, n: int):
-    """Advance a group of grid points ``n`` generations: the boundary sharding wraps."""
-    return chunk_fn(states, jnp.asarray(pressures, jnp.float32),
-                    jnp.asarray(diversities, jnp.int32), n)
-
-
+# --- cost accounting ------------------------------------------------------------------------------
 def measure_env_steps(meta: Meta) -> int:
     """Env steps of one ``make_measure`` call on one theta (rollouts counted, not physics)."""
     cfg, lr = meta.cfg, meta.learner
@@ -266,6 +181,7 @@ class SweepResult:
     wall_s: float
     env_steps: int
     report: dict | None = None
+    devices: int = 1  # local devices the grid axis was sharded over
 
 
 class _Line:
@@ -297,26 +213,28 @@ class ArmPrograms:
 
     meta: Meta
     arm: Arm
-    chunk_fn: object  # jit(vmap(run_chunk)), n static
-    measure_fn: object  # fn(thetas [B, D_arm], key) -> dict of [B, ...]
+    chunk_fn: object  # the engine's grid chunk program: vmap(run_chunk), n static
+    measure_fn: object  # fn(thetas [B, D_arm], key, divs [B]) -> dict of [B, ...]
     measure_steps: int  # env steps of one measurement of one theta
     traces: dict  # {"chunk": n, "measure": n}, filled in as jax traces
     shared_measure: bool = False  # measured through another arm's program
 
 
-def arm_programs(cfg: Config, arms: list[Arm]) -> dict[str, ArmPrograms]:
-    """Build each arm's programs (nothing compiles until first called). Every arm is measured
-    with the given reward, so a control of the same learner (another reward channel) reuses
-    the learner arm's measurement program as it is, and the amortized control does where the
-    learner embeds it (``Learner.control_embedding``)."""
+def arm_programs(cfg: Config, arms: list[Arm], mesh=None) -> dict[str, ArmPrograms]:
+    """Build each arm's programs on ``mesh`` (default: every local device on the grid axis;
+    nothing compiles until first called). Every arm is measured with the given reward, so a
+    control of the same learner (another reward channel) reuses the learner arm's measurement
+    program as it is, and the amortized control does where the learner embeds it
+    (``Learner.control_embedding``)."""
+    mesh = make_mesh() if mesh is None else mesh
     out: dict[str, ArmPrograms] = {}
     first: ArmPrograms | None = None
     for arm in arms:
         meta = Meta(cfg, arm.kind, arm.reward)
         traces: dict[str, int] = {}
-        chunk_fn = make_grid_chunk(meta, traces)
+        chunk_fn = make_grid_chunk(meta, traces, mesh)
         if first is None:
-            prog = ArmPrograms(meta, arm, chunk_fn, make_grid_measure(meta, traces),
+            prog = ArmPrograms(meta, arm, chunk_fn, make_grid_measure(meta, traces, mesh),
                                measure_env_steps(meta), traces)
             first = prog
         elif arm.kind == first.arm.kind:
@@ -330,7 +248,7 @@ def arm_programs(cfg: Config, arms: list[Arm]) -> dict[str, ArmPrograms]:
                 prog = ArmPrograms(meta, arm, chunk_fn, measure_fn, first.measure_steps,
                                    traces, shared_measure=True)
             else:
-                prog = ArmPrograms(meta, arm, chunk_fn, make_grid_measure(meta, traces),
+                prog = ArmPrograms(meta, arm, chunk_fn, make_grid_measure(meta, traces, mesh),
                                    measure_env_steps(meta), traces)
         out[arm.name] = prog
     return out
@@ -414,8 +332,8 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
         chunks = []
         gen = 0
         if gi == start_gi and saved_states is not None:
-            # host arrays back to uncommitted device arrays: the same program, no recompile
-            states = jax.tree.map(jnp.asarray, saved_states)
+            # host arrays: the program places them on its mesh as any group (no recompile)
+            states = saved_states
             chunks, gen = list(saved_chunks), start_gen
         while gen < total:
             tc = time.perf_counter()
@@ -489,6 +407,7 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     from meta_evo.runs import create_run_dir, write_config
 
     eigen_off = cpu_workaround()
+    maybe_initialize_distributed()  # multi-host when the environment asks; before any JAX work
     if resume_dir is not None:
         out_dir = Path(resume_dir)
     else:
@@ -499,16 +418,19 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     t0, c0 = time.perf_counter(), time.process_time()
     grid = make_grid(cfg)
     line = _Line(show)
-    progs = arm_programs(cfg, arms_of(cfg))
+    mesh = make_mesh()  # every local device on the grid axis (one device: trivial)
+    devices = grid_devices(mesh)
+    progs = arm_programs(cfg, arms_of(cfg), mesh)
     ckpt = None if out_dir is None else SweepCheckpoint(
         out_dir / "sweep_state", cfg, {name: p.meta for name, p in progs.items()}, stop_after)
-    # one group size for every arm, so a shared measurement program sees one shape
-    size = min(group_size(p.meta, grid.size) for p in progs.values())
+    # one group size for every arm (a multiple of the devices), so a shared measurement program
+    # sees one shape
+    size = min(group_size(p.meta, grid.size, devices) for p in progs.values())
     arms = {name: run_arm(cfg, grid, p, size, line=line, ckpt=ckpt)
             for name, p in progs.items()}
     res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
                       wall_s=time.perf_counter() - t0,
-                      env_steps=sum(a.env_steps for a in arms.values()))
+                      env_steps=sum(a.env_steps for a in arms.values()), devices=devices)
     if out_dir is not None:
         save_arrays(out_dir / "sweep.npz", res)
     if report:
@@ -517,6 +439,7 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
         res.report = build_report(res)
         res.report["cpu_s"] = round(time.process_time() - c0, 1)
         res.report["platform"]["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+        res.report["platform"]["device_count"] = devices  # the devices the grid was sharded over
         res.report["platform"]["cpu_multi_thread_eigen_off"] = eigen_off
         if out_dir is not None:
             write_report(out_dir, res.report)

@@ -1,8 +1,9 @@
-"""One compile per sweep shape: the engine's chunk program is traced and compiled once across
-chunks, across a resume from host arrays, and across the chunks of a vmapped sweep.
+"""One compile per sweep shape: a single run's chunk program (``Meta.jit_chunk``) compiles once
+across chunks and across a resume from host arrays; the engine's grid chunk program
+(:func:`meta_evo.engine.make_grid_chunk`) once across the groups of a grid, the last padded.
 
-Counted two ways: a counter in the traced function (one increment per trace) and the jit's own
-cache (``_cache_size()``: one entry per compiled signature)."""
+Counted two ways: the engine's trace counter (one increment per trace) and the jit's own cache
+(``_cache_size()``: one entry per compiled signature)."""
 
 import os
 
@@ -11,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meta_evo import sharding
+from meta_evo import engine
 from meta_evo.config import load_config
 from meta_evo.meta import Meta
 
@@ -23,18 +24,8 @@ REACHER = ["task.family=reacher_goal", "task.backend=spring", "task.episode_leng
            "learner.candidates=2", "meta.population=4", "log.progress=false"]
 
 
-def counted(fn):
-    """``fn`` with a ``traces`` counter, bumped each time JAX traces it."""
-    def wrapper(*args, **kw):
-        wrapper.traces += 1
-        return fn(*args, **kw)
-    wrapper.traces = 0
-    return wrapper
-
-
 def chunks_compile_once(overrides, chunks=3):
     meta = Meta(load_config(None, overrides))
-    meta.run_chunk = counted(meta.run_chunk)  # jit_chunk (cached_property) jits this one
     pressure, diversity = np.float32(0.5), np.int32(1)
     state = meta.init(jax.random.PRNGKey(0))
     for _ in range(chunks):
@@ -46,7 +37,6 @@ def chunks_compile_once(overrides, chunks=3):
     state, _ = meta.jit_chunk(restored, pressure, diversity, 2)
     # and a fresh init of another seed
     meta.jit_chunk(meta.init(jax.random.PRNGKey(1)), np.float32(0.9), np.int32(0), 2)
-    assert meta.run_chunk.traces == 1
     assert meta.jit_chunk._cache_size() == 1
     return meta
 
@@ -63,22 +53,29 @@ def test_analytic_chunks_compile_once():
     chunks_compile_once(ANALYTIC)
 
 
-def test_vmapped_sweep_compiles_once_across_grid_chunks():
+def test_grid_chunk_compiles_once_across_groups():
     meta = Meta(load_config(None, ANALYTIC))
-    meta.run_chunk = counted(meta.run_chunk)
-    fn = sharding.vmapped_sweep(meta, 2)
+    traces: dict = {}
+    fn = engine.make_grid_chunk(meta, traces)
     g = 5
     states = jax.vmap(meta.init)(jax.random.split(jax.random.PRNGKey(0), g))
     pressures = jnp.linspace(0.25, 1.0, g)
     diversities = jnp.array([1, 0, 1, 0, 1], jnp.int32)
+    size = engine.grid_devices(fn.mesh) * 2
     done = []
-    out_states, metrics = sharding.run_in_chunks(
-        fn, (states, pressures, diversities), 2, on_chunk=lambda a, b: done.append((a, b)))
-    assert done == [(0, 2), (2, 4), (4, 5)]  # three chunks, the last one padded
+    out_states, metrics = engine.run_in_groups(
+        lambda s, p, d: fn(s, p, d, 2), (states, pressures, diversities), size,
+        on_group=lambda a, b: done.append((a, b)))
+    assert done[-1][1] == g  # several groups on one device, the last one padded
     assert out_states.generation.shape == (g,)
     assert np.all(out_states.generation == 2)
     assert metrics["fitness_mean"].shape == (g, 2)
-    assert meta.run_chunk.traces == 1
+    # a group's outputs fed back (the next chunk) and host arrays (a resume): same program
+    again, _ = fn(*jax.tree.map(lambda x: x[:size], (states, pressures, diversities)), 2)
+    fn(again, np.asarray(pressures[:size]), np.asarray(diversities[:size]), 2)
+    fn(jax.tree.map(np.asarray, again), np.asarray(pressures[:size]),
+       np.asarray(diversities[:size]), 2)
+    assert traces == {"chunk": 1}
     assert fn._cache_size() == 1
 
 

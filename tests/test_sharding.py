@@ -1,8 +1,14 @@
-"""Sharding and bounded memory (meta_evo.sharding).
+"""The engine's mesh, sharding and memory groups (meta_evo.engine).
 
-The sharded sweep runs in a subprocess with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
-(the flag must be set before JAX starts) and must equal the single-device vmapped sweep: the grid
-axis over 4 devices (3 grid points padded to 4), and grid x population over 2 x 2."""
+The sharded runs happen in subprocesses with ``XLA_FLAGS=--xla_force_host_platform_device_count=4``
+(the flag must be set before JAX starts):
+
+- ``meta-evo sweep`` through the CLI on a reduced analytic sweep uses the 4 devices
+  (report.json ``platform.device_count``), its groups are a multiple of 4 (the last one
+  padded), each arm compiles once, and its ``sweep.npz`` equals a one-device run within 1e-4;
+- the engine's grid chunk with the grid x population axes over 2 x 2 devices equals the
+  single-device program.
+"""
 
 import json
 import os
@@ -15,12 +21,91 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meta_evo import sharding
+from meta_evo import engine
 
-SCRIPT = textwrap.dedent("""
+FOUR = "--xla_force_host_platform_device_count=4"
+# The CLI's default (analytic gru) sweep, reduced: 2 intensities x 3 seeds x 1 diversity = 6
+# points, 2 chunks of 2 generations, both arms. The 1 MiB budget fits 5 points (~192 KiB each):
+# groups of 5 on one device, of 4 on four (the second group padded in both)
+SWEEP = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=2",
+         "learner.lifetime=3", "learner.candidates=1", "learner.hidden=4", "meta.population=8",
+         "meta.generations=4", "meta.chunk=2", "log.progress=false",
+         "sweep.intensities=[0.0,1.0]", "sweep.seeds=3", "sweep.diversities=[0]",
+         "sweep.measure_every=0", "sweep.memory_budget_mb=1", "measure.heldout_tasks=3",
+         "measure.reference_samples=16", "measure.alignment_samples=2"]
+G = 2 * 3
+
+
+def _env(flags: str | None) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env["JAX_PLATFORMS"] = "cpu"
+    if flags:
+        env["XLA_FLAGS"] = flags
+    return env
+
+
+def _start(out, flags):
+    return subprocess.Popen([sys.executable, "-m", "meta_evo.cli", "sweep", *SWEEP, "--out",
+                             str(out), "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(flags))
+
+
+def _finish(proc, out):
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-3000:]
+    rep = json.loads((out / "report.json").read_text())
+    with np.load(out / "sweep.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return rep, arrays
+
+
+@pytest.fixture(scope="module")
+def cli_sweeps(tmp_path_factory):
+    """The same sweep on 4 devices and on 1, side by side (two processes: each compiles)."""
+    root = tmp_path_factory.mktemp("sharded")
+    procs = {"four": _start(root / "four", FOUR), "one": _start(root / "one", None)}
+    return {name: _finish(p, root / name) for name, p in procs.items()}
+
+
+def test_cli_sweep_uses_every_device(cli_sweeps):
+    rep, _ = cli_sweeps["four"]
+    assert rep["platform"]["device_count"] == 4
+    assert FOUR in rep["platform"]["xla_flags"]
+    for name, t in rep["timings"].items():
+        # groups divide over the devices: 6 points in 2 groups of 4, the last one padded
+        assert t["group_size"] == 4 and t["groups"] == 2, (name, t)
+    one = cli_sweeps["one"][0]
+    assert one["platform"]["device_count"] == 1
+    assert {t["group_size"] for t in one["timings"].values()} == {5}
+
+
+def test_cli_sweep_compiles_once_per_arm_on_four_devices(cli_sweeps):
+    rep, _ = cli_sweeps["four"]
+    assert set(rep["timings"]) == {"learner", "control"}
+    assert rep["timings"]["learner"]["traces"] == {"chunk": 1, "measure": 1}
+    # the control is measured through the learner arm's program
+    assert rep["timings"]["control"]["traces"] == {"chunk": 1, "measure": 0}
+
+
+def test_cli_sweep_four_devices_equal_one(cli_sweeps):
+    four, one = cli_sweeps["four"][1], cli_sweeps["one"][1]
+    assert four.keys() == one.keys()
+    assert any(k.startswith("control/") for k in four)
+    worst = 0.0
+    for k in four:
+        a, b = np.asarray(four[k], np.float64), np.asarray(one[k], np.float64)
+        assert a.shape == b.shape, k
+        assert np.array_equal(np.isnan(a), np.isnan(b)), k
+        d = float(np.max(np.abs(np.nan_to_num(a - b)), initial=0.0))
+        worst = max(worst, d)
+        assert d < 1e-4, (k, d)
+    print(f"max |4 devices - 1 device| over sweep.npz: {worst:.3g}")
+
+
+POP_SCRIPT = textwrap.dedent("""
     import json
     import jax, jax.numpy as jnp, numpy as np
-    from meta_evo import sharding as sh
+    from meta_evo import engine
     from meta_evo.config import load_config
     from meta_evo.meta import Meta
 
@@ -30,80 +115,70 @@ SCRIPT = textwrap.dedent("""
                              "learner.candidates=2", "meta.population=4",
                              "meta.strategy=SimpleES", "log.progress=false"])
     meta = Meta(cfg)
-    g, n = 3, 2
+    g, n = 4, 2
     states = jax.vmap(meta.init)(jax.random.split(jax.random.PRNGKey(0), g))
-    pr = jnp.linspace(0.2, 1.0, g)
-    dv = jnp.array([0, 1, 2], jnp.int32)
-    ref = jax.tree.map(np.asarray, sh.vmapped_sweep(meta, n)(states, pr, dv))
-    out = {}
-    for grid, pop in [(4, 1), (2, 2)]:
-        mesh = sh.make_mesh(grid, pop)
-        size = -(-g // grid) * grid
-        args = sh.shard_grid(sh.pad_grid((states, pr, dv), size), mesh)
-        res = sh.sharded_sweep(meta, n, mesh)(*args)
-        devices = len(res[0].es_state.mean.sharding.device_set)
-        res = jax.tree.map(lambda x: np.asarray(x)[:g], res)
-        diff = max(float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
-                   for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(res)))
-        exact = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(ref),
-                                                          jax.tree.leaves(res)))
-        out[f"{grid}x{pop}"] = {"diff": diff, "devices": devices, "exact": exact,
-                               "generation": res[0].generation.tolist()}
-    print(json.dumps(out))
+    pr = np.linspace(0.2, 1.0, g).astype(np.float32)
+    dv = np.array([0, 1, 2, 1], np.int32)
+    one = engine.make_mesh(devices=jax.devices()[:1])
+    ref = jax.tree.map(np.asarray, engine.make_grid_chunk(meta, mesh=one)(states, pr, dv, n))
+    mesh = engine.make_mesh(2, 2)
+    res = engine.make_grid_chunk(meta, mesh=mesh)(states, pr, dv, n)
+    devices = len(res[0].es_state.mean.sharding.device_set)
+    diff = max(float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+               for a, b in zip(jax.tree.leaves(ref), jax.tree.leaves(res)))
+    print(json.dumps({"diff": diff, "devices": devices,
+                      "generation": np.asarray(res[0].generation).tolist()}))
 """)
 
 
-@pytest.fixture(scope="module")
-def sharded_run():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
-           "JAX_PLATFORMS": "cpu"}
-    res = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                         env=env, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-@pytest.mark.parametrize("layout", ["4x1", "2x2"])
-def test_sharded_sweep_equals_single_device(sharded_run, layout):
-    r = sharded_run[layout]
-    assert r["devices"] == 4
-    assert r["generation"] == [2] * 3
+def test_grid_and_population_sharded_equals_single_device():
+    r = subprocess.run([sys.executable, "-c", POP_SCRIPT], capture_output=True, text=True,
+                       env=_env(FOUR), timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 4 and out["generation"] == [2] * 4
     # same program, same keys: equal up to float reassociation across devices
-    assert r["diff"] < 1e-4, r
+    assert out["diff"] < 1e-4, out
 
 
-def test_point_bytes_estimates():
+def test_population_sharded_is_a_new_meta():
     from meta_evo.config import load_config
     from meta_evo.meta import Meta
     meta = Meta(load_config(None, ["task.family=analytic", "agent.kind=direct",
-                                   "task.tasks_per_member=1", "learner.lifetime=1",
-                                   "learner.candidates=2", "meta.population=4",
-                                   "log.progress=false"]))
-    shapes = sharding.shape_point_bytes(meta)
-    state = jax.eval_shape(meta.init, jax.random.PRNGKey(0))
-    assert shapes >= 2 * sharding.tree_bytes(state) > 0
-    assert sharding.point_bytes(meta, 1, "shapes") == (shapes, "shapes")
-    compiled, source = sharding.point_bytes(meta, 1)
-    assert source in ("compiled", "shapes") and compiled > 0
-    if source == "compiled":  # the program holds at least its state argument and output
-        assert compiled >= 2 * sharding.tree_bytes(state)
+                                   "meta.population=4", "log.progress=false"]))
+    m = engine.population_sharded(meta, engine.make_mesh(1, 1))
+    assert m is not meta and meta.member_sharding is None and m.member_sharding is not None
+    assert m.cfg is meta.cfg and m.theta_size == meta.theta_size
 
 
-def test_chunk_size_fits_budget():
-    assert sharding.chunk_size(100, 10, 45) == 4
-    assert sharding.chunk_size(3, 10, 1000) == 3  # never more than the grid
-    assert sharding.chunk_size(100, 10, 5) == 1  # at least one point
-    assert sharding.chunk_size(100, 10, 45, multiple=4) == 4
-    assert sharding.chunk_size(100, 10, 75, multiple=4) == 4  # rounded down to the devices
-    assert sharding.chunk_size(100, 10, 5, multiple=4) == 4  # at least one per device
-    assert sharding.chunk_size(6, 1, 1000, multiple=4) == 8  # the grid padded to the devices
+def test_point_bytes_and_group_size_under_the_budget():
+    from meta_evo.config import load_config
+    from meta_evo.meta import Meta
+    cfg = load_config(None, SWEEP, default="sweep_default")  # the CLI's default: gru
+    meta = Meta(cfg)
+    b = engine.point_bytes(meta)
+    assert b > 0
+    size = engine.group_size(meta, G)
+    assert 1 <= size <= G and size * b <= cfg.sweep.memory_budget_mb * 2**20
+    assert engine.group_size(meta, G, devices=4) % 4 == 0
 
 
-def test_pad_grid_and_run_in_chunks():
+def test_fit_group_fits_budget():
+    assert engine.fit_group(100, 10, 45) == 4
+    assert engine.fit_group(3, 10, 1000) == 3  # never more than the grid
+    assert engine.fit_group(100, 10, 5) == 1  # at least one point
+    assert engine.fit_group(100, 10, 45, multiple=4) == 4
+    assert engine.fit_group(100, 10, 75, multiple=4) == 4  # rounded down to the devices
+    assert engine.fit_group(100, 10, 5, multiple=4) == 4  # at least one per device
+    assert engine.fit_group(6, 1, 1000, multiple=4) == 8  # the grid padded to the devices
+
+
+def test_groups_pad_grid_and_run_in_groups():
+    assert [list(p) for p in engine.groups(5, 2)] == [[0, 1], [2, 3], [4, 4]]
     x = jnp.arange(5.0)
-    assert sharding.pad_grid(x, 8).tolist() == [0, 1, 2, 3, 4, 4, 4, 4]
+    assert engine.pad_grid(x, 8).tolist() == [0, 1, 2, 3, 4, 4, 4, 4]
     with pytest.raises(ValueError):
-        sharding.pad_grid(x, 3)
+        engine.pad_grid(x, 3)
     calls = []
 
     @jax.jit
@@ -111,38 +186,49 @@ def test_pad_grid_and_run_in_chunks():
         calls.append(a.shape)  # runs at trace time only
         return {"s": a + b, "p": a * b}
 
-    out = sharding.run_in_chunks(f, (x, 2 * x), 2)
+    done = []
+    out = engine.run_in_groups(f, (x, 2 * x), 2, on_group=lambda a, b: done.append((a, b)))
     np.testing.assert_allclose(out["s"], 3 * np.arange(5.0))
     np.testing.assert_allclose(out["p"], 2 * np.arange(5.0) ** 2)
-    assert calls == [(2,)]  # one shape, one trace, for three chunks
+    assert done == [(0, 2), (2, 4), (4, 5)]
+    assert calls == [(2,)]  # one shape, one trace, for three groups
 
 
 def test_make_mesh_shapes():
-    mesh = sharding.make_mesh()
-    assert mesh.axis_names == (sharding.GRID, sharding.POP)
-    assert mesh.shape[sharding.GRID] * mesh.shape[sharding.POP] == jax.device_count()
+    mesh = engine.make_mesh()
+    assert mesh.axis_names == (engine.GRID, engine.POP)
+    assert engine.grid_devices(mesh) * mesh.shape[engine.POP] == jax.local_device_count()
     with pytest.raises(ValueError):
-        sharding.make_mesh(jax.device_count() + 1, 1)
+        engine.make_mesh(jax.local_device_count() + 1, 1)
+
+
+def test_grid_program_refuses_a_group_that_does_not_divide():
+    mesh = engine.make_mesh(devices=jax.devices()[:1])
+    prog = engine.GridProgram(lambda a: a * 2, mesh, ("grid",))
+    assert np.asarray(prog(np.arange(3.0))).tolist() == [0, 2, 4]
+    if jax.local_device_count() > 1:
+        with pytest.raises(ValueError, match="does not divide"):
+            engine.GridProgram(lambda a: a, engine.make_mesh(), ("grid",))(np.arange(1.0))
 
 
 def test_maybe_initialize_distributed(monkeypatch):
     seen = []
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: seen.append(kw))
     monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)
-    monkeypatch.setattr(sharding, "_distributed", False)
-    assert sharding.maybe_initialize_distributed(env={}) is False
+    monkeypatch.setattr(engine, "_distributed", False)
+    assert engine.maybe_initialize_distributed(env={}) is False
     assert seen == []
     env = {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234", "JAX_NUM_PROCESSES": "2",
            "JAX_PROCESS_ID": "1", "JAX_LOCAL_DEVICE_IDS": "0,1"}
-    assert sharding.maybe_initialize_distributed(env=env) is True
+    assert engine.maybe_initialize_distributed(env=env) is True
     assert seen == [{"coordinator_address": "10.0.0.1:1234", "num_processes": 2,
                      "process_id": 1, "local_device_ids": [0, 1]}]
-    assert sharding.maybe_initialize_distributed(env=env) is True  # idempotent
+    assert engine.maybe_initialize_distributed(env=env) is True  # idempotent
     assert len(seen) == 1
-    monkeypatch.setattr(sharding, "_distributed", False)
+    monkeypatch.setattr(engine, "_distributed", False)
     settings = {"coordinator_address": "h:1", "num_processes": 4, "process_id": 0}
-    assert sharding.maybe_initialize_distributed(settings, env={}) is True
+    assert engine.maybe_initialize_distributed(settings, env={}) is True
     assert seen[-1] == {"coordinator_address": "h:1", "num_processes": 4, "process_id": 0}
-    monkeypatch.setattr(sharding, "_distributed", False)
-    assert sharding.maybe_initialize_distributed(env={"META_EVO_DISTRIBUTED": "1"}) is True
+    monkeypatch.setattr(engine, "_distributed", False)
+    assert engine.maybe_initialize_distributed(env={"META_EVO_DISTRIBUTED": "1"}) is True
     assert seen[-1] == {}  # cluster auto-detection

@@ -1,0 +1,331 @@
+"""The engine: one compiled program over a group of grid points, sharded over the local devices.
+
+Words: a **chunk** is the generations one compiled call advances; a **group** is the grid
+points one compiled call holds. A sweep is a grid of (pressure, diversity, seed) points; a
+single run is a grid of one point.
+
+- **Mesh**: :func:`make_mesh` builds a ``(grid, pop)`` :class:`jax.sharding.Mesh` over the
+  local devices (trivial on one device). :func:`make_grid_chunk` and :func:`make_grid_measure`
+  return programs that place their inputs with the grid axis sharded over ``grid`` (and, for a
+  meta built by :func:`population_sharded`, the meta-population over ``pop``) before every call,
+  so the first call, later chunks and a resume from host arrays all see one signature: one
+  trace and one compile per program. Sharded and single-device runs give the same numbers up
+  to float reassociation (the PRNG is partitionable).
+- **Memory**: :func:`point_bytes` estimates the device bytes one grid point needs (evolution
+  and measurement); :func:`group_size` turns ``sweep.memory_budget_mb`` into the points of a
+  group, a multiple of the grid devices; :func:`groups` gives the index arrays of the groups,
+  the last one padded with its last real point (one shape, one compile), and
+  :func:`run_in_groups` runs a grid program group by group, keeping results on the host.
+- **Multi-host**: :func:`maybe_initialize_distributed` calls ``jax.distributed.initialize``
+  when the environment (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``,
+  ``JAX_PROCESS_ID``, optional ``JAX_LOCAL_DEVICE_IDS``; or ``META_EVO_DISTRIBUTED=1`` for
+  cluster auto-detection) or a settings mapping asks for it. Call it before any other JAX work.
+  Each process then shards its groups over its own (local) devices.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from meta_evo.measure import make_measure
+
+GRID, POP = "grid", "pop"  # mesh axis names
+
+# The memory estimate: bytes of one env state times the rollouts alive at once, times this
+# allowance for the scan carry, temporaries and XLA's buffers (measured loosely on CPU).
+_STATE_OVERHEAD = 16
+_MIN_STATE_BYTES = 256
+
+_distributed = False
+
+
+# --- multi-host ----------------------------------------------------------------------------------
+def _settings_get(settings, key):
+    if settings is None:
+        return None
+    if isinstance(settings, Mapping):
+        return settings.get(key)
+    return getattr(settings, key, None)
+
+
+def maybe_initialize_distributed(settings=None, env: Mapping[str, str] | None = None) -> bool:
+    """Start multi-host JAX when asked; return whether this process runs distributed.
+
+    Asked by ``settings`` (a mapping or object with ``coordinator_address``, ``num_processes``,
+    ``process_id`` and optionally ``local_device_ids``; ``enabled=True`` alone means cluster
+    auto-detection), else by the environment: ``JAX_COORDINATOR_ADDRESS`` (with
+    ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``, ``JAX_LOCAL_DEVICE_IDS`` as comma-separated ints),
+    or ``META_EVO_DISTRIBUTED=1`` for auto-detection (SLURM, Open MPI, cloud TPU). Nothing asked:
+    returns False and touches nothing. Idempotent. Must run before any other JAX computation.
+    """
+    global _distributed
+    if _distributed or jax.distributed.is_initialized():
+        _distributed = True
+        return True
+    env = os.environ if env is None else env
+    kw: dict = {}
+    addr = _settings_get(settings, "coordinator_address") or env.get("JAX_COORDINATOR_ADDRESS")
+    enabled = bool(_settings_get(settings, "enabled")) or env.get(
+        "META_EVO_DISTRIBUTED", "").lower() in ("1", "true", "yes")
+    if not addr and not enabled:
+        return False
+    if addr:
+        kw["coordinator_address"] = addr
+        n = _settings_get(settings, "num_processes") or env.get("JAX_NUM_PROCESSES")
+        pid = _settings_get(settings, "process_id")
+        pid = env.get("JAX_PROCESS_ID") if pid is None else pid
+        if n is not None:
+            kw["num_processes"] = int(n)
+        if pid is not None:
+            kw["process_id"] = int(pid)
+    ids = _settings_get(settings, "local_device_ids") or env.get("JAX_LOCAL_DEVICE_IDS")
+    if ids:
+        kw["local_device_ids"] = ([int(i) for i in ids.split(",")] if isinstance(ids, str)
+                                  else list(ids))
+    jax.distributed.initialize(**kw)
+    _distributed = True
+    return True
+
+
+# --- meshes and placement ------------------------------------------------------------------------
+def make_mesh(grid: int | None = None, pop: int = 1, devices=None) -> Mesh:
+    """A 2-D mesh ``(grid, pop)`` over ``devices`` (default: this process's local devices).
+
+    ``grid`` defaults to ``len(devices) // pop``; ``grid * pop`` must equal the device count.
+    """
+    devs = list(jax.local_devices() if devices is None else devices)
+    if grid is None:
+        grid = len(devs) // pop
+    if grid * pop != len(devs) or grid < 1 or pop < 1:
+        raise ValueError(f"mesh {grid} x {pop} does not match {len(devs)} devices")
+    return Mesh(np.array(devs).reshape(grid, pop), (GRID, POP))
+
+
+def grid_devices(mesh: Mesh) -> int:
+    """Devices along the grid axis: a group's size must be a multiple of this."""
+    return int(mesh.shape[GRID])
+
+
+def shard_grid(tree, mesh: Mesh):
+    """Place a grid-batched pytree (leading axis = grid points) across ``mesh``'s grid axis."""
+    return jax.device_put(tree, NamedSharding(mesh, P(GRID)))
+
+
+def pad_grid(tree, size: int):
+    """Pad the leading axis of every leaf to ``size`` by repeating the last grid point."""
+    def pad(x):
+        x = jnp.asarray(x)
+        n = x.shape[0]
+        if n == size:
+            return x
+        if n > size:
+            raise ValueError(f"cannot pad {n} grid points down to {size}")
+        return jnp.concatenate([x, jnp.repeat(x[-1:], size - n, axis=0)])
+    return jax.tree.map(pad, tree)
+
+
+def grid_size(tree) -> int:
+    return int(jax.tree.leaves(tree)[0].shape[0])
+
+
+def population_sharded(meta, mesh: Mesh):
+    """A new ``Meta`` like ``meta`` whose meta-population axis is sharded over ``mesh``'s
+    ``pop`` axis: its ``fitness`` constrains the members ``thetas [M, D]`` to ``P(pop)``, so each
+    device runs the lifetimes of ``M / pop`` members; ask, rank weights and tell stay whole
+    (they are tiny). Under ``vmap(..., spmd_axis_name=GRID)`` the constraint becomes
+    ``P(grid, pop)``. ``meta`` itself is untouched."""
+    npop = mesh.shape[POP]
+    if meta.population % npop:
+        raise ValueError(f"meta.population {meta.population} is not a multiple of the {npop} "
+                         "devices of the pop mesh axis")
+    return meta.rebuild(member_sharding=NamedSharding(mesh, P(POP)))
+
+
+# --- the compiled programs -----------------------------------------------------------------------
+def _count(traces: dict | None, what: str, fn):
+    """``fn`` that adds 1 to ``traces[what]`` each time jax traces it (a trace precedes every
+    compile, so a count of 1 after a sweep means its program compiled once)."""
+    if traces is None:
+        return fn
+
+    def traced(*args):
+        traces[what] = traces.get(what, 0) + 1
+        return fn(*args)
+    return traced
+
+
+class GridProgram:
+    """A jitted program over a group of grid points on ``mesh``.
+
+    ``layout`` says, per positional argument, ``"grid"`` (leading axis sharded over the grid
+    devices), ``"whole"`` (replicated) or ``"static"`` (a Python value, passed as is). Every
+    call first places its arguments so (a no-op for arrays already there), so fresh host
+    arrays, the previous call's outputs and restored checkpoints share one jit signature.
+    Outputs keep the grid axis sharded. A group's size must be a multiple of
+    :func:`grid_devices`.
+    """
+
+    def __init__(self, fn: Callable, mesh: Mesh, layout: tuple[str, ...], donate=()):
+        self.mesh = mesh
+        self.layout = layout
+        self._grid = NamedSharding(mesh, P(GRID))
+        self._whole = NamedSharding(mesh, P())
+        static = tuple(i for i, w in enumerate(layout) if w == "static")
+        self.jitted = jax.jit(fn, static_argnums=static, donate_argnums=donate,
+                              out_shardings=self._grid)
+
+    def place(self, *args):
+        out = []
+        for a, where in zip(args, self.layout, strict=True):
+            if where == "grid":
+                n = grid_size(a)
+                if n % grid_devices(self.mesh):
+                    raise ValueError(f"a group of {n} grid points does not divide over "
+                                     f"{grid_devices(self.mesh)} devices (pad it: engine.groups)")
+                a = jax.device_put(a, self._grid)
+            elif where == "whole":
+                a = jax.device_put(a, self._whole)
+            out.append(a)
+        return out
+
+    def __call__(self, *args):
+        return self.jitted(*self.place(*args))
+
+    def lower(self, *args):
+        return self.jitted.lower(*self.place(*args))
+
+    def _cache_size(self) -> int:
+        return self.jitted._cache_size()
+
+
+def make_grid_chunk(meta, traces: dict | None = None, mesh: Mesh | None = None) -> GridProgram:
+    """``fn(states [B], pressures [B], diversities [B], n) -> (states, metrics [B, n])``:
+    ``vmap(meta.run_chunk)`` over the group, ``n`` static, the grid axis sharded over
+    ``mesh`` (default: all local devices) and, when the mesh has a ``pop`` axis of more than one
+    device, the meta-population too. The one evolution program of an arm."""
+    mesh = make_mesh() if mesh is None else mesh
+    m = population_sharded(meta, mesh) if mesh.shape[POP] > 1 else meta
+    spmd = GRID if mesh.shape[POP] > 1 else None
+
+    def chunk(states, pressures, diversities, n):
+        return jax.vmap(m.run_chunk, in_axes=(0, 0, 0, None), spmd_axis_name=spmd)(
+            states, jnp.asarray(pressures, jnp.float32), jnp.asarray(diversities, jnp.int32), n)
+
+    donate = (0,) if jax.default_backend() != "cpu" else ()
+    return GridProgram(_count(traces, "chunk", chunk), mesh, ("grid", "grid", "grid", "static"),
+                       donate)
+
+
+def make_grid_measure(meta, traces: dict | None = None, mesh: Mesh | None = None) -> GridProgram:
+    """``fn(thetas [B, D_theta], key, diversities [B]) -> dict of [B, ...]``:
+    ``vmap(make_measure(meta))``, the kernels on every theta of the group in one compiled
+    program, the grid axis sharded over ``mesh``. The diversity of each point says which pool
+    tasks it was trained on (the pool matrix) and sets its mean-training-task proxy."""
+    mesh = make_mesh() if mesh is None else mesh
+    one = make_measure(meta)
+
+    def grid_measure(thetas, key, diversities):
+        return jax.vmap(one, in_axes=(0, None, 0))(thetas, key, diversities)
+    return GridProgram(_count(traces, "measure", grid_measure), mesh, ("grid", "whole", "grid"))
+
+
+def run_grid_chunk(chunk_fn, states, pressures, diversities, n: int):
+    """Advance a group of grid points ``n`` generations."""
+    return chunk_fn(states, np.asarray(pressures, np.float32), np.asarray(diversities, np.int32),
+                    n)
+
+
+def initial_states(meta, cfg, seeds: np.ndarray):
+    """Stacked initial states ``[len(seeds)]``: one per seed index, shared across levels
+    (``meta.init(fold_in(PRNGKey(cfg.seed), s))``: common random numbers)."""
+    base = jax.random.PRNGKey(cfg.seed)
+    keys = jax.vmap(lambda s: jax.random.fold_in(base, s))(jnp.asarray(seeds, jnp.uint32))
+    return jax.vmap(meta.init)(keys)
+
+
+# --- memory and groups ---------------------------------------------------------------------------
+def _tree_bytes(tree) -> int:
+    return sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(tree))
+
+
+def point_bytes(meta) -> int:
+    """A loose estimate of the device memory one grid point needs (bytes): one env state times
+    the rollouts alive at once (evolution or measurement, the larger) times an allowance."""
+    cfg = meta.cfg
+    fam = meta.family
+    if hasattr(fam, "env"):
+        ps = jax.eval_shape(lambda k: fam.env.reset(k).pipeline_state, jax.random.PRNGKey(0))
+        state = _tree_bytes(ps)
+    else:
+        state = 4 * fam.task_dim
+    state = max(state, _MIN_STATE_BYTES)
+    t, lr, ms = cfg.task, meta.learner, cfg.measure
+    if getattr(meta, "rl2", False):
+        # one env a lifetime, plus the recorded last episode ((T+1) light state records, the
+        # actions and the alive mask) it carries; measurement runs n lifetimes with R
+        # one-episode reference policies each, and the pool rows
+        rec = jax.eval_shape(lambda k: fam.record(fam.env.reset(k).pipeline_state),
+                             jax.random.PRNGKey(0))
+        traj = (lr.T + 1) * _tree_bytes(rec) + 4 * lr.T * (lr.action_size + 1)
+        evo = cfg.meta.population * t.tasks_per_member
+        meas = (ms.heldout_tasks * (1 + ms.reference_samples)
+                + getattr(ms, "pool_tasks", 0))
+        return int((state + traj) * max(evo, meas) * _STATE_OVERHEAD)
+    evo = cfg.meta.population * t.tasks_per_member * max(lr.num_candidates, t.eval_episodes)
+    n_cols = ms.heldout_tasks + (1 if ms.proxies else 0)
+    meas = ms.heldout_tasks * max(lr.num_candidates, lr.lifetime * ms.alignment_samples,
+                                  ms.reference_samples, n_cols, lr.lifetime + 1)
+    return int(state * max(evo, meas) * _STATE_OVERHEAD)
+
+
+def fit_group(n_points: int, bytes_per_point: int, budget_bytes: int, multiple: int = 1) -> int:
+    """Grid points per group: as many as fit ``budget_bytes`` (at least ``multiple``), rounded
+    down to a multiple of ``multiple`` (the grid devices), at most ``n_points`` rounded up to
+    that multiple."""
+    fit = max(1, int(budget_bytes // max(1, bytes_per_point)))
+    c = max(multiple, (fit // multiple) * multiple)
+    cap = -(-n_points // multiple) * multiple
+    return min(c, cap)
+
+
+def group_size(meta, n_points: int, devices: int = 1) -> int:
+    """Grid points per group of ``meta`` under ``sweep.memory_budget_mb``: a multiple of
+    ``devices`` (at least one point a device), at most the grid padded to the devices."""
+    budget = meta.cfg.sweep.memory_budget_mb * 2**20
+    return fit_group(n_points, point_bytes(meta), budget, devices)
+
+
+def groups(n_points: int, size: int) -> list[np.ndarray]:
+    """Index arrays of the groups, each of length ``size``; the last padded with its last
+    real index (padded results are dropped)."""
+    out = []
+    for start in range(0, n_points, size):
+        idx = np.arange(start, min(start + size, n_points))
+        if idx.shape[0] < size:
+            idx = np.concatenate([idx, np.full(size - idx.shape[0], idx[-1])])
+        out.append(idx)
+    return out
+
+
+def run_in_groups(fn: Callable, args: tuple, size: int, on_group: Callable | None = None):
+    """Run ``fn(*group_args)`` over the leading grid axis of ``args`` in groups of ``size``
+    (:func:`groups`: the last one padded, so ``fn`` sees one shape) and return the concatenated
+    pytree ``[G, ...]`` in host memory (NumPy), padding dropped; device memory holds one group
+    at a time. ``on_group(start, stop)`` is called after each group (progress, logging)."""
+    g = grid_size(args)
+    outs = []
+    for idx in groups(g, size):
+        start, stop = int(idx[0]), int(idx[-1]) + 1
+        out = fn(*jax.tree.map(lambda x, i=idx: x[i], args))
+        outs.append(jax.tree.map(lambda x, k=stop - start: np.asarray(x)[:k], out))
+        if on_group is not None:
+            on_group(start, stop)
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *outs)
