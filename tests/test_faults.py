@@ -2,8 +2,8 @@
 ``metrics.jsonl``, ranked worst, and never reach the meta-ES state; the run finishes, checkpoints
 and resumes as usual.
 
-Faults are injected by wrapping the family's evaluator before the program is jitted (``Meta``
-uses ``self.evaluate`` in ``score`` and ``self.lifetime``). Whether an episode fails is a
+Faults are injected by building ``Meta`` with a wrapped evaluator (``Meta(cfg, evaluate=...)``;
+it is used in ``score`` and by the lifetime built on it). Whether an episode fails is a
 deterministic function of ``(phi, tau)``, so it hits some members and some inner candidates on
 some tasks, not whole generations.
 """
@@ -18,7 +18,6 @@ import pytest
 from meta_evo import api
 from meta_evo.analysis import load_run
 from meta_evo.config import load_config
-from meta_evo.learners import make_lifetime
 from meta_evo.meta import Meta
 
 ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=2",
@@ -37,10 +36,9 @@ def faulty(phi, tau, rate: float):
 
 
 def inject(meta: Meta, wrap) -> Meta:
-    """Replace the evaluator (and the lifetime built on it) before anything is jitted."""
-    meta.evaluate = wrap(meta.evaluate)
-    meta.lifetime = make_lifetime(meta.learner, meta.evaluate)
-    return meta
+    """A new ``Meta`` whose evaluator is ``wrap(meta.evaluate)`` (its lifetime is built on it):
+    an explicit construction argument, before anything is jitted."""
+    return meta.rebuild(evaluate=wrap(meta.evaluate))
 
 
 def finite_tree(tree) -> bool:

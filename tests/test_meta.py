@@ -71,9 +71,7 @@ def test_nan_fitness_never_reaches_es_state(name):
         r = evaluate(phi, tau, key)
         return jnp.where(phi[0] > 0, jnp.nan, r)
 
-    meta.evaluate = poisoned
-    from meta_evo.learners import make_lifetime
-    meta.lifetime = make_lifetime(meta.learner, poisoned)
+    meta = meta.rebuild(evaluate=poisoned)  # the lifetime is built on the poisoned evaluator
     state = meta.init(jax.random.PRNGKey(0))
     state, metrics = jax.jit(meta.run_chunk, static_argnums=3)(state, 0.5, 1, 4)
     assert int(np.sum(metrics["nan_members"])) > 0
