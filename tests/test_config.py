@@ -88,3 +88,24 @@ def test_cli_refuses_existing_run_dir(tmp_path):
     assert r.returncode == 2 and "exists" in r.stderr
     assert (out / "keep.txt").read_text() == "precious"
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_every_shipped_config_loads_and_validates():
+    """Each experiment config users run, and each built-in one, is a valid config."""
+    from pathlib import Path
+
+    from meta_evo.config import builtin_config_path, load_config
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    paths = sorted(root.glob("*.yaml"))
+    assert len(paths) >= 10
+    for p in paths:
+        cfg = load_config(p)
+        assert cfg.sweep.seeds >= 1, p.name
+    for name in ("quickstart", "sweep_default", "sweep_default_gpu"):
+        load_config(builtin_config_path(name))
+    # the repository's copies of the built-in defaults are the package's
+    assert (root / "sweep_default.yaml").read_text() == \
+        builtin_config_path("sweep_default").read_text()
+    assert (root / "reacher_goal_gru.yaml").read_text() == \
+        builtin_config_path("sweep_default_gpu").read_text()
