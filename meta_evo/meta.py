@@ -144,7 +144,7 @@ class Meta:
         if lifetime is not None:
             self.lifetime = lifetime
         else:
-            self.lifetime = (self.learner.lifetime if self.rl2 else
+            self.lifetime = (self.learner.lifetime_returns if self.rl2 else
                              make_lifetime(self.learner, self.evaluate,
                                            record_curve=self.last_half))
         self.pool = self.family.train_pool(t.task_seed, t.train_region)

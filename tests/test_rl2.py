@@ -134,6 +134,24 @@ def test_shuffled_with_own_task_is_given(setup, given):
     np.testing.assert_array_equal(out["final"].actions, given["final"].actions)
 
 
+def test_lifetime_returns_without_recording(setup, given):
+    """``lifetime_returns`` (the meta-fitness path: nothing recorded) gives the returns and NaN
+    count of ``lifetime`` under the same keys; shuffled too (its fed reward reads the records
+    of each step, which are computed but not stored)."""
+    rl, thetas, taus, tau_fb, keys = setup
+    out = jax.device_get(jax.jit(jax.vmap(rl.lifetime_returns))(thetas, taus, keys, tau_fb))
+    assert set(out) == {"returns", "nan"}
+    np.testing.assert_allclose(out["returns"][:3], given["returns"][:3], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(out["nan"], given["nan"])
+    sh = RL2(rl.family, lifetime=K, episode_length=T, hidden=H, reward="shuffled")
+    a = jax.device_get(jax.jit(jax.vmap(sh.lifetime_returns))(thetas[:3], taus[:3], keys[:3],
+                                                               tau_fb[:3]))
+    b = jax.device_get(jax.jit(jax.vmap(sh.lifetime))(thetas[:3], taus[:3], keys[:3],
+                                                      tau_fb[:3]))
+    np.testing.assert_allclose(a["returns"], b["returns"], rtol=1e-6, atol=1e-6)
+    assert np.abs(a["returns"][1:] - given["returns"][1:3]).max() > 1e-4  # the channel acts
+
+
 def test_blind_differs_once_output_is_nonzero(setup, given):
     out = channel_run(setup, "blind")
     # meta-init acts 0 whatever it is fed: blind and given coincide

@@ -84,6 +84,8 @@ class RL2:
       number of non-finite episode returns. ``tau_fb`` is read only by ``shuffled`` (None:
       ``tau``). The argument order is ``make_lifetime``'s. Pure, jittable and vmappable over
       every argument; fixed-length scans only.
+    - ``lifetime_returns(theta, tau, key, tau_fb=None) -> dict(returns [K], nan)``: the same
+      without ``final`` (nothing recorded; the meta-fitness path).
     - ``K``, ``T`` (static ints), ``reward`` (the channel), ``describe(theta)``.
     """
 
@@ -141,6 +143,17 @@ class RL2:
     def lifetime(self, theta: jax.Array, tau: jax.Array, key: jax.Array,
                  tau_fb: jax.Array | None = None):
         """K episodes on task ``tau`` with the hidden state carried across them; see the class."""
+        return self._run(theta, tau, key, tau_fb, record=True)
+
+    def lifetime_returns(self, theta: jax.Array, tau: jax.Array, key: jax.Array,
+                         tau_fb: jax.Array | None = None):
+        """``lifetime`` without the recorded trajectory: ``dict(returns [K], nan [])``, the same
+        returns from the same float operations. What meta-fitness needs: storing the T+1 state
+        records of every step cost a quarter of the throughput on CPU (reacher, 512 lifetimes:
+        169k against 225k env steps/s)."""
+        return self._run(theta, tau, key, tau_fb, record=False)
+
+    def _run(self, theta, tau, key, tau_fb, record: bool):
         fam, params, channel = self.family, self._unravel(theta), self.reward
         tau_fb = tau if tau_fb is None else tau_fb
 
@@ -157,6 +170,14 @@ class RL2:
             else:
                 r = jnp.zeros(())
             return c.replace(reward=r)
+
+        if not record:
+            def play(pc, k):
+                pc = pc.replace(start=jnp.ones(()))
+                return _play(fam, act, pc, tau, jax.random.fold_in(key, k), self.T, feed)
+
+            _, returns = jax.lax.scan(play, self.init_carry(), jnp.arange(self.K))
+            return {"returns": returns, "nan": jnp.sum(~jnp.isfinite(returns)).astype(jnp.int32)}
 
         def episode(carry, k):
             pc, _ = carry
@@ -176,3 +197,24 @@ class RL2:
                                            jnp.arange(self.K))
         nan = jnp.sum(~jnp.isfinite(returns)).astype(jnp.int32)
         return {"returns": returns, "final": final, "nan": nan}
+
+
+def _play(fam: BraxFamily, act, carry, tau, key, episode_length: int, feed):
+    """``BraxFamily.rollout_record`` without the trajectory: ``(carry, ret)``, the same float
+    operations step by step (so the same return), nothing stored per step."""
+    ps = fam.env.reset(key).pipeline_state
+
+    def body(c, _):
+        ps, alive, ret, carry = c
+        carry, action = act(carry, fam.observe(ps))
+        ps1 = fam.env.pipeline_step(ps, action)
+        rec0, rec1 = fam.record(ps), fam.record(ps1)
+        r = fam.reward(rec0, rec1, action, tau)
+        ret = ret + alive * r
+        carry = feed(carry, dict(rec0=rec0, rec1=rec1, action=action, reward=r, alive=alive))
+        alive = alive * fam.healthy(rec1)
+        return (ps1, alive, ret, carry), None
+
+    (_, _, ret, carry), _ = jax.lax.scan(body, (ps, jnp.ones(()), jnp.zeros(()), carry), None,
+                                         length=episode_length)
+    return carry, ret
