@@ -12,28 +12,31 @@ held-out tasks:
 - **none**: anything else (no fit: at chance on both although rows differ, or accurate on
   held-out tasks only).
 
-Per seed, a set of n tasks is *fit* when all of
+Per seed, a set of n tasks is *fit* when the objective sensitivity exceeds
+``sensitivity_threshold`` and the accuracy is *high* by either reading:
 
-- the chance-corrected accuracy ``skill = (accuracy - chance) / (1 - chance)`` exceeds
-  ``margin`` (0 = chance, 1 = every row serves its own task best; a kappa-style score whose
-  meaning does not depend on n),
-- the number of rows that serve their own task best is above chance by a one-sided binomial
-  test at ``fit_alpha`` (n = 1 / chance rows, each right with probability ``chance`` under the
-  null of a learner that ignores its task: ``P[Bin(n, 1/n) >= hits] <= fit_alpha``), and
-- the objective sensitivity exceeds ``sensitivity_threshold``.
+- a large effect: the chance-corrected accuracy ``skill = (accuracy - chance) / (1 - chance)``
+  exceeds ``margin`` (0 = chance, 1 = every row serves its own task best; a kappa-style score
+  whose meaning does not depend on n), or
+- a detectable one: the number of rows that serve their own task best is above chance by a
+  one-sided binomial test at ``fit_alpha`` (n = 1 / chance rows, each right with probability
+  ``chance`` under the null of a learner that ignores its task).
+
+The first reading alone calls a learner right on 30 % of 16 held-out tasks (chance 6 %, p =
+0.01) "at chance"; the second alone can never pass with 2 or 3 tasks (a pool of d = 2 training
+tasks), where being right on both is all a task identifier can show.
 
 Rows are *near-identical* when ``row_spread <= spread_threshold`` (see ``row_spread``).
 NaN inputs fail every comparison, so a diverged seed lands in ``none``.
 
 Defaults and why:
 
-- ``margin = 0`` and ``fit_alpha = 0.05``: "accurate" means above chance by a test whose
-  false-positive rate is known, not an arbitrary distance from chance. With n = 6 tasks that
-  needs 4 of 6 rows right (P = 0.009 under the null); with n = 16, 4 of 16 (P = 0.011). A
-  learner that is right on 30 % of 16 held-out tasks is a weak general learner, not a task
-  identifier, and this rule says so; ``margin = 0.5`` (halfway to perfect) is the stricter
-  reading. For d = 1 the caller passes ``chance = 1``: skill is then 0, a single training task
-  can only be memorized.
+- ``margin = 0.5`` (halfway from chance to perfect) and ``fit_alpha = 0.05``. With n = 6 tasks
+  either needs 4 of 6 rows right (P = 0.009 under the null); with n = 16 the test needs 4 of 16
+  (P = 0.011). With n = 2 only both right passes, which a learner at chance does with
+  probability 1/4: per-seed calls on tiny pools are noisy, and the control arm's shares show
+  how noisy. For d = 1 the caller passes ``chance = 1``: skill is then 0 and the test cannot
+  pass, so a single training task can only be memorized.
 - ``sensitivity_threshold = 0.1``: S > 0 means results favour their own task; 0.1 keeps
   floating-point noise and near-ties out. A hand-built optimizer on ``analytic`` scores
   S of about 1.4-1.9 and a memorizer exactly 0. A task identifier scores S of 0.4-0.9 on
@@ -63,7 +66,7 @@ from kernels.objective import objective_sensitivity
 REGIME_NAMES = ("memorization", "identification", "general_learning", "none")
 MEMORIZATION, IDENTIFICATION, GENERAL_LEARNING, NO_REGIME = 0, 1, 2, 3
 
-DEFAULT_MARGIN = 0.0
+DEFAULT_MARGIN = 0.5
 DEFAULT_FIT_ALPHA = 0.05
 DEFAULT_SENSITIVITY_THRESHOLD = 0.1
 DEFAULT_SPREAD_THRESHOLD = 0.2
@@ -243,11 +246,12 @@ def classify_regime(pool_accuracy: jax.Array, pool_sensitivity: jax.Array,
     """
     pool_skill = chance_skill(pool_accuracy, chance_pool)
     held_skill = chance_skill(heldout_accuracy, chance_heldout)
-    pool_fit = ((pool_skill > margin) & binomial_above_chance(pool_accuracy, chance_pool, fit_alpha)
-                & (_as_float(pool_sensitivity) > sensitivity_threshold))
-    held_fit = ((held_skill > margin)
-                & binomial_above_chance(heldout_accuracy, chance_heldout, fit_alpha)
-                & (_as_float(heldout_sensitivity) > sensitivity_threshold))
+    pool_high = (pool_skill > margin) | binomial_above_chance(pool_accuracy, chance_pool,
+                                                                fit_alpha)
+    held_high = (held_skill > margin) | binomial_above_chance(heldout_accuracy, chance_heldout,
+                                                                fit_alpha)
+    pool_fit = pool_high & (_as_float(pool_sensitivity) > sensitivity_threshold)
+    held_fit = held_high & (_as_float(heldout_sensitivity) > sensitivity_threshold)
     identical = _as_float(spread) <= spread_threshold
     regime = jnp.where(
         pool_fit & held_fit, GENERAL_LEARNING,

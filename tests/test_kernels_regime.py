@@ -171,9 +171,10 @@ def test_mixed_seeds_give_shares_and_intervals():
     lo, hi = np.asarray(res.confidence_interval)
     # Wilson 5/8 at 95 %: (0.3057, 0.8632)
     assert lo == pytest.approx(0.30574, abs=1e-4) and hi == pytest.approx(0.86322, abs=1e-4)
-    # a stricter margin moves the 4/6 seed to identification
+    # a stricter margin, with the binomial reading off (4 of 6 passes it: P = 0.0087), moves
+    # the 4/6 seed to identification
     strict = rg.classify_regime(pool_acc, sens, held_acc, sens, spread, 1 / 4, 1 / 6,
-                                margin=0.7)
+                                margin=0.7, fit_alpha=0.0)
     assert int(strict.regime[4]) == rg.IDENTIFICATION
     assert float(strict.margin) == pytest.approx(0.7)
 
@@ -217,5 +218,11 @@ def test_binomial_above_chance_known_answers():
     got = binomial_above_chance(acc, jnp.full(5, 1 / 6))
     assert got.tolist() == [True, False, False, False, True]
     assert not bool(binomial_above_chance(jnp.float32(1.0), jnp.float32(1.0)))
+    # the classification takes either reading: 4 of 16 (skill 0.2, p 0.011) is high by the
+    # test, 2 of 2 (p 0.25) by the effect size, 1 of 2 by neither
+    r = rg.classify_regime(jnp.array([1.0, 0.5, 0.25]), jnp.ones(3), jnp.array([0.25, 0.25, 1.0]),
+                           jnp.ones(3), jnp.ones(3), jnp.array([0.5, 0.5, 1 / 16]), 1 / 16)
+    assert r.pool_fit.tolist() == [True, False, True]
+    assert r.heldout_fit.tolist() == [True, True, True]
     # the threshold moves with alpha: P[X >= 3] = 0.0623 passes at 0.1
     assert bool(binomial_above_chance(jnp.float32(0.5), jnp.float32(1 / 6), alpha=0.1))

@@ -159,12 +159,10 @@ def outcome_thresholds(o) -> dict:
 
 def accurate_text(th: dict) -> str:
     """What "accurate" means under these thresholds, in words."""
-    txt = "accuracy above chance"
+    txt = f"accuracy high: chance-corrected accuracy > {th['margin']:g}"
     if th.get("fit_alpha") is not None:
-        txt += (f" by a one-sided exact binomial test over the rows at {th['fit_alpha']:g} "
-                f"(chance-corrected accuracy > {th['margin']:g})")
-    else:
-        txt += f" (chance-corrected accuracy > {th['margin']:g})"
+        txt += (f", or above chance by a one-sided exact binomial test over the rows at "
+                f"{th['fit_alpha']:g}")
     return txt
 
 
@@ -270,7 +268,7 @@ def regimes_section(arms: dict, labels: dict, grid, intensities, diversities, *,
     order = sorted(range(len(diversities)), key=lambda k: task_count(diversities[k]))
     return {
         "method": "kernels.regime.classify_regime per seed on the final generation: a set of "
-                  "tasks is fit when chance-corrected accuracy > margin, the rows right are "
+                  "tasks is fit when chance-corrected accuracy > margin or the rows right are "
                   "above chance by a one-sided exact binomial test at fit_alpha, and objective "
                   "sensitivity > sensitivity_threshold; general learning = pool and held-out "
                   "fit, identification = pool fit only, memorization = neither with "
@@ -311,7 +309,7 @@ def objective_section(arms: dict, labels: dict, grid, intensities, diversities, 
                   "out of distribution (outside it): no optimization = lifetime gain <= "
                   "gain_threshold; pseudo-aligned = more than proxy_threshold of the rows serve "
                   "a proxy column best; goal generalizes = chance-corrected task accuracy > "
-                  "margin, above chance by a one-sided exact binomial test at fit_alpha, and "
+                  "margin or above chance by a one-sided exact binomial test at fit_alpha, and "
                   "sensitivity > sensitivity_threshold; otherwise capability only; "
                   "shares over seeds with Wilson intervals at level",
         "train_region": train_region, "proxy_names": list(proxy_names),
