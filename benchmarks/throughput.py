@@ -21,13 +21,16 @@ Modes (``--mode``):
   group picked from a memory budget by :func:`meta_evo.engine.fit_group`, against unchunked.
 
 Env steps are counted as ``Meta.env_steps_per_generation`` does: ``M * tasks * (K * P + E) * T``
-per meta-generation and grid point. Compile time is reported apart (JAX's own compile events);
-``compiles_in_timed_runs`` must be 0.
+per meta-generation and grid point (``--learner rl2``: ``M * tasks * K * T``, K episodes of one
+env a lifetime, so the bound steps ``M * tasks`` envs for ``K`` episodes a generation). Compile
+time is reported apart (JAX's own compile events); ``compiles_in_timed_runs`` must be 0.
 
     python benchmarks/throughput.py                                # single, default workload
     python benchmarks/throughput.py --mode sweep --grid 16
     python benchmarks/throughput.py --mode scaling --generations 1 --rounds 3
     python benchmarks/throughput.py --mode memory --grids 4 8 16 32
+    python benchmarks/throughput.py --learner gru                  # black-box learner over phi
+    python benchmarks/throughput.py --learner rl2 --tasks-per-member 16 --set learner.hidden=32
 """
 
 from __future__ import annotations
@@ -156,15 +159,19 @@ def workload(meta) -> dict:
     return {"family": c.task.family, "backend": c.task.backend, "agent": c.agent.kind,
             "learner": c.learner.kind, "strategy": c.meta.strategy,
             "population": c.meta.population, "lifetime": c.learner.lifetime,
-            "candidates": c.learner.candidates, "tasks_per_member": c.task.tasks_per_member,
+            "candidates": c.learner.candidates, "hidden": c.learner.hidden,
+            "reward": c.learner.reward, "tasks_per_member": c.task.tasks_per_member,
             "eval_episodes": c.task.eval_episodes, "episode_length": c.task.episode_length,
             "env_batch": env_batch(meta),
             "env_steps_per_generation": meta.env_steps_per_generation}
 
 
 def env_batch(meta) -> int:
-    """Envs stepped side by side in the engine's widest phase: ``M * tasks * P``."""
+    """Envs stepped side by side in the engine's widest phase: ``M * tasks * P`` (``rl2``: one
+    env a lifetime, ``M * tasks``)."""
     t = meta.cfg.task
+    if getattr(meta, "rl2", False):
+        return meta.population * t.tasks_per_member
     return meta.population * t.tasks_per_member * max(meta.learner.num_candidates,
                                                       t.eval_episodes)
 
@@ -618,7 +625,8 @@ def print_table(res: dict):
           f"{dev['device_count']} device(s), host {dev['host_cores']} cores)")
     if res["mode"] in ("single", "sweep"):
         w = res["workload"]
-        print(f"workload: {w['family']}/{w['backend']} agent={w['agent']} M={w['population']} "
+        print(f"workload: {w['family']}/{w['backend']} agent={w['agent']} "
+              f"learner={w['learner']} M={w['population']} tasks={w['tasks_per_member']} "
               f"K={w['lifetime']} P={w['candidates']} T={w['episode_length']} "
               f"batch={w['env_batch']}" + (f" grid={res['grid_points']}"
                                            if res["mode"] == "sweep" else ""))
@@ -663,10 +671,15 @@ def markdown(paths: list[str]) -> str:
         card = dev["device_kind"] if dev["platform"] != "cpu" else f"CPU, {dev['host_cores']} cores"
         if r["mode"] in ("single", "sweep"):
             w = r["workload"]
-            what = (f"{r['mode']}: {w['family']} ({w['agent']}), M={w['population']}, "
-                    f"K x P={w['lifetime']}x{w['candidates']}, "
-                    f"T={w['episode_length']}" + (f", G={r['grid_points']}"
-                                                  if r["mode"] == "sweep" else ""))
+            lr = w.get("learner", "es")
+            if lr == "rl2":
+                who = (f"{w['family']}, rl2 (H={w.get('hidden')}), M={w['population']} x "
+                       f"{w['tasks_per_member']} tasks, K={w['lifetime']} episodes")
+            else:
+                who = (f"{w['family']} ({w['agent']}){'' if lr == 'es' else ', ' + lr}, "
+                       f"M={w['population']}, K x P={w['lifetime']}x{w['candidates']}")
+            what = (f"{r['mode']}: {who}, T={w['episode_length']}"
+                    + (f", G={r['grid_points']}" if r["mode"] == "sweep" else ""))
             na = "n/a"
             rows.append(
                 f"| {card} | {what} | "
