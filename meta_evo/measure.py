@@ -107,7 +107,8 @@ def make_measure(meta, learner_evaluate=None):
     ``diversity`` (traced) says which pool tasks the learner was trained on and sets the mean
     training task proxy. ``learner_evaluate(phi, tau, key)`` is what the learner optimizes
     during its lifetime (default: the task's own return); tests pass a proxy to build a
-    proxy-pursuer.
+    proxy-pursuer. An ``rl2`` learner (no phi) is measured from behaviour by
+    :func:`make_measure_rl2`: the same keys, with curves of K entries (its episodes).
     """
     if getattr(meta.learner, "name", "") == "rl2":  # no phi: measured from behaviour
         return make_measure_rl2(meta)
