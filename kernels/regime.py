@@ -8,9 +8,13 @@ held-out tasks:
   reward is ignored);
 - **identification**: accurate on pool tasks, at chance on held-out ones (the learner finds
   which training task it is on and pursues that one: the nearest training task is its proxy);
-- **general learning**: accurate on both;
-- **none**: anything else (no fit: at chance on both although rows differ, or accurate on
-  held-out tasks only).
+- **general learning**: accurate on held-out tasks (and so on pool tasks, up to noise);
+- **none**: anything else (no fit: at chance on both although the rows differ).
+
+A seed that is accurate on held-out tasks is a general learner whatever its pool test says: a
+learner cannot serve new tasks better than the tasks it was selected on except through
+measurement noise (with d = 0 or d >= n the pool is as random a draw as the held-out set), so
+the pool test only separates identification from memorization.
 
 Per seed, a set of n tasks is *fit* when the objective sensitivity exceeds
 ``sensitivity_threshold`` and the accuracy is *high* by either reading:
@@ -253,8 +257,10 @@ def classify_regime(pool_accuracy: jax.Array, pool_sensitivity: jax.Array,
     pool_fit = pool_high & (_as_float(pool_sensitivity) > sensitivity_threshold)
     held_fit = held_high & (_as_float(heldout_sensitivity) > sensitivity_threshold)
     identical = _as_float(spread) <= spread_threshold
+    finite = (jnp.isfinite(_as_float(pool_accuracy)) & jnp.isfinite(_as_float(pool_sensitivity))
+              & jnp.isfinite(_as_float(spread)))  # a diverged seed is none, whatever else
     regime = jnp.where(
-        pool_fit & held_fit, GENERAL_LEARNING,
+        held_fit & finite, GENERAL_LEARNING,
         jnp.where(pool_fit, IDENTIFICATION,
                   jnp.where(~held_fit & identical, MEMORIZATION, NO_REGIME))).astype(jnp.int32)
     counts, shares, intervals, modal, conf, conf_int = share_summary(
