@@ -337,7 +337,9 @@ def validate(cfg: Config) -> Config:
         from meta_evo.learners import make_learner
         from meta_evo.tasks import make_family
 
-        lrn = make_learner(lr, make_agent(a, make_family(t)), a)
+        fam = make_family(t)
+        lrn = make_learner(lr, make_agent(a, fam), a, family=fam,
+                           episode_length=t.episode_length)
         shape = jax.ShapeDtypeStruct((lrn.theta_size,), jax.numpy.float32)
         described = tuple(jax.eval_shape(lrn.describe, shape))
         need(sw.primary_metric in described, "sweep.primary_metric",
