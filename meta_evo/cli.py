@@ -121,6 +121,24 @@ def main(argv: list[str] | None = None) -> int:
             from meta_evo import api
 
             api.enable_compilation_cache()
+            from meta_evo.runs import read_run_config
+
+            run_dir = Path(ns.run_dir)
+            try:  # a region sweep's parent: config with regions, no state of its own
+                parent = ((run_dir / "config.yaml").is_file()
+                          and not (run_dir / "checkpoints").exists()
+                          and not (run_dir / "sweep_state").exists())
+            except (OSError, ValueError):  # an unusable path: read_run_config says so below
+                parent = False
+            if parent and read_run_config(run_dir).sweep.train_regions:
+                from meta_evo.regions import sweep_regions
+
+                cfg = read_run_config(Path(ns.run_dir))
+                with Signals():
+                    parent, _ = sweep_regions(cfg, ns.run_dir, progress=not ns.quiet,
+                                              resume=True)
+                print(f"region sweep finished: {parent}  report: {parent / 'report.md'}")
+                return 0
             if (Path(ns.run_dir) / "sweep_state").is_dir():  # a sweep directory
                 from meta_evo.sweep import resume_sweep
 
@@ -171,6 +189,18 @@ def main(argv: list[str] | None = None) -> int:
 
             api.enable_compilation_cache()
             out = ns.out or default_out(cfg, "sweep")
+            if cfg.sweep.train_regions:  # one sweep per training region, side by side
+                from meta_evo.regions import sweep_regions
+
+                with Signals():
+                    parent, rep = sweep_regions(cfg, out, progress=not ns.quiet)
+                print(f"region sweep finished: {parent}  {len(rep['regions'])} regions  "
+                      f"report: {parent / 'report.md'}")
+                for s in rep["regions"]:
+                    for o in s["onsets"]:
+                        print(f"  {s['region']}: {o['metric']} (primary) d={o['diversity']:<3} "
+                              f"{o['summary']}")
+                return 0
             with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
                 res = sweep(cfg, out, progress=not ns.quiet)
             print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "

@@ -94,6 +94,8 @@ class SweepConfig:
     primary_metric: str = "objective_sensitivity"  # the one onset test at alpha (a kernel
     # scalar of meta_evo.measure.SCALARS or a key of the learner's describe); the others are
     # Holm-adjusted and labelled exploratory
+    train_regions: tuple[str, ...] = ()  # a region axis: one sweep per task.train_region, in
+    # RUN_DIR/region-<name>/, with a parent report side by side (empty: task.train_region only)
 
 
 @dataclass(frozen=True)
@@ -255,11 +257,19 @@ def validate(cfg: Config) -> Config:
     need(t.task_weight > 0, "task.task_weight", "must be > 0")
     need(t.ctrl_weight >= 0, "task.ctrl_weight", "must be >= 0")
     if t.family in FAMILIES:
-        try:
-            FAMILIES[t.family].parse_region(FAMILIES[t.family].__new__(FAMILIES[t.family]),
-                                            t.train_region)
-        except (ValueError, TypeError, AttributeError) as e:
-            raise ConfigError(f"task.train_region: {str(e).splitlines()[0]}") from None
+        # check region names without building a Brax env (their regions are class-level
+        # facts); the analytic family is cheap to build, and its shell depends on its scale
+        cls = FAMILIES[t.family]
+        fam = cls() if t.family == "analytic" else cls.__new__(cls)
+        for key, regions in (("task.train_region", (t.train_region,)),
+                             ("sweep.train_regions", cfg.sweep.train_regions)):
+            try:
+                for region in regions:
+                    FAMILIES[t.family].parse_region(fam, region)
+            except (ValueError, TypeError, AttributeError) as e:
+                raise ConfigError(f"{key}: {str(e).splitlines()[0]}") from None
+        need(len(set(cfg.sweep.train_regions)) == len(cfg.sweep.train_regions),
+             "sweep.train_regions", "each region at most once")
     need(a.kind in AGENTS, "agent.kind", known(f"agent {a.kind!r}", AGENTS))
     need(all(h >= 1 for h in a.hidden), "agent.hidden", "sizes must be >= 1")
     analytic = t.family == "analytic"
