@@ -97,6 +97,27 @@ def block_sensitivity(matrix: jax.Array, valid: jax.Array) -> jax.Array:
     return jnp.where(b >= 2, (mean_diag - mean_off) / (std + 1e-8), 0.0)
 
 
+def pool_metrics(pool_matrix: jax.Array, diversity) -> dict:
+    """The training-pool scalars over the block the learner was trained on, and the matrix."""
+    valid = _block_mask(pool_matrix.shape[0], diversity)
+    return {"pool_behavioral_accuracy": block_accuracy(pool_matrix, valid),
+            "pool_objective_sensitivity": block_sensitivity(pool_matrix, valid),
+            "pool_size": jnp.sum(valid).astype(jnp.int32),
+            "pool_matrix": pool_matrix}
+
+
+def ood_metrics(curves: jax.Array, matrix: jax.Array) -> dict:
+    """The out-of-distribution scalars (``OOD_SCALARS``) of rows outside the training region,
+    with their curves and matrix."""
+    return {"ood_lifetime_gain": jnp.mean(kernels.lifetime_gain(curves)),
+            "ood_objective_sensitivity": kernels.objective_sensitivity(matrix),
+            "ood_behavioral_accuracy": kernels.behavioral_objective(matrix)[1],
+            "ood_proxy_share": kernels.proxy_share(matrix),
+            "ood_return_final": jnp.mean(curves[:, -1]),
+            "ood_curves": curves,
+            "ood_matrix": matrix}
+
+
 def make_measure(meta, learner_evaluate=None):
     """Factory: ``fn(theta [D_theta], key, diversity=task.diversity) -> dict``.
 
@@ -195,7 +216,6 @@ def make_measure(meta, learner_evaluate=None):
         prow = pool[:n_pool]
         pcols = jnp.broadcast_to(prow, (n_pool, *prow.shape))
         _, pool_matrix, _, _, _ = rows_of(theta, prow, pcols, k_pool, False)
-        valid = _block_mask(n_pool, diversity)
         out = {
             "lifetime_gain": jnp.mean(kernels.lifetime_gain(curves)),
             "objective_sensitivity": kernels.objective_sensitivity(matrix),
@@ -207,27 +227,16 @@ def make_measure(meta, learner_evaluate=None):
             "update_alignment": align,
             "return_initial": jnp.mean(curves[:, 0]),
             "return_final": jnp.mean(curves[:, -1]),
-            "pool_behavioral_accuracy": block_accuracy(pool_matrix, valid),
-            "pool_objective_sensitivity": block_sensitivity(pool_matrix, valid),
-            "pool_size": jnp.sum(valid).astype(jnp.int32),
             "tail_used": jnp.mean(jnp.concatenate([tail_f, tail_i]).astype(jnp.float32)),
             "curve": jnp.mean(curves, axis=0),
             "curves": curves,
             "matrix": matrix,
             "predicted": predicted,
-            "pool_matrix": pool_matrix,
+            **pool_metrics(pool_matrix, diversity),
         }
         if taus_ood is not None:
             oc, om, _, _, _ = rows_of(theta, taus_ood, columns(taus_ood, diversity), k_ood, False)
-            out.update({
-                "ood_lifetime_gain": jnp.mean(kernels.lifetime_gain(oc)),
-                "ood_objective_sensitivity": kernels.objective_sensitivity(om),
-                "ood_behavioral_accuracy": kernels.behavioral_objective(om)[1],
-                "ood_proxy_share": kernels.proxy_share(om),
-                "ood_return_final": jnp.mean(oc[:, -1]),
-                "ood_curves": oc,
-                "ood_matrix": om,
-            })
+            out.update(ood_metrics(oc, om))
         return out
 
     return measure
@@ -347,25 +356,11 @@ def make_measure_rl2(meta):
             prow = pool[:n_pool]
             pool_matrix = matrix_of(lo, lo + n_pool, jnp.broadcast_to(prow, (n_pool, *prow.shape)))
             lo += n_pool
-            valid = _block_mask(n_pool, diversity)
-            out.update({
-                "pool_behavioral_accuracy": block_accuracy(pool_matrix, valid),
-                "pool_objective_sensitivity": block_sensitivity(pool_matrix, valid),
-                "pool_size": jnp.sum(valid).astype(jnp.int32),
-                "pool_matrix": pool_matrix,
-            })
+            out.update(pool_metrics(pool_matrix, diversity))
         if taus_ood is not None:
             oc = returns[lo:lo + taus_ood.shape[0]]
             om = matrix_of(lo, lo + taus_ood.shape[0], columns(taus_ood, diversity))
-            out.update({
-                "ood_lifetime_gain": jnp.mean(kernels.lifetime_gain(oc)),
-                "ood_objective_sensitivity": kernels.objective_sensitivity(om),
-                "ood_behavioral_accuracy": kernels.behavioral_objective(om)[1],
-                "ood_proxy_share": kernels.proxy_share(om),
-                "ood_return_final": jnp.mean(oc[:, -1]),
-                "ood_curves": oc,
-                "ood_matrix": om,
-            })
+            out.update(ood_metrics(oc, om))
         return out
 
     return measure
