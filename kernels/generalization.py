@@ -47,6 +47,7 @@ from kernels.regime import (
     DEFAULT_LEVEL,
     DEFAULT_MARGIN,
     DEFAULT_SENSITIVITY_THRESHOLD,
+    _as_float,
     binomial_above_chance,
     chance_skill,
     share_summary,
@@ -107,11 +108,6 @@ class GeneralizationResult(NamedTuple):
     in_dist: OutcomeResult
     out_dist: OutcomeResult
     shifted: jax.Array
-
-
-def _as_float(x) -> jax.Array:
-    x = jnp.asarray(x)
-    return x.astype(jnp.promote_types(x.dtype, jnp.float32))
 
 
 @jax.jit

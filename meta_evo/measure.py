@@ -97,6 +97,34 @@ def block_sensitivity(matrix: jax.Array, valid: jax.Array) -> jax.Array:
     return jnp.where(b >= 2, (mean_diag - mean_off) / (std + 1e-8), 0.0)
 
 
+def heldout_metrics(curves: jax.Array, matrix: jax.Array, refs: jax.Array,
+                    alignment: jax.Array) -> dict:
+    """The held-out scalars of ``SCALARS`` (but the pool ones) from the lifetime curves
+    ``[n, K(+1)]``, the cross-task matrix ``[n, n + n_proxy]``, the reference scores ``[n, R]``
+    and the mean update alignment, with the arrays the report draws."""
+    op_f, tail_f = jax.vmap(kernels.optimization_power_bits)(curves[:, -1], refs)
+    op_i, tail_i = jax.vmap(kernels.optimization_power_bits)(curves[:, 0], refs)
+    op_f, op_i = jnp.mean(op_f), jnp.mean(op_i)
+    predicted, accuracy = kernels.behavioral_objective(matrix)
+    return {
+        "lifetime_gain": jnp.mean(kernels.lifetime_gain(curves)),
+        "objective_sensitivity": kernels.objective_sensitivity(matrix),
+        "behavioral_accuracy": accuracy,
+        "proxy_share": kernels.proxy_share(matrix),
+        "op_final_bits": op_f,
+        "op_initial_bits": op_i,
+        "online_share": kernels.online_share(op_f, op_i),
+        "update_alignment": alignment,
+        "return_initial": jnp.mean(curves[:, 0]),
+        "return_final": jnp.mean(curves[:, -1]),
+        "tail_used": jnp.mean(jnp.concatenate([tail_f, tail_i]).astype(jnp.float32)),
+        "curve": jnp.mean(curves, axis=0),
+        "curves": curves,
+        "matrix": matrix,
+        "predicted": predicted,
+    }
+
+
 def pool_metrics(pool_matrix: jax.Array, diversity) -> dict:
     """The training-pool scalars over the block the learner was trained on, and the matrix."""
     valid = _block_mask(pool_matrix.shape[0], diversity)
@@ -205,10 +233,6 @@ def make_measure(meta, learner_evaluate=None):
         k_main, k_pool, k_ood = jax.random.split(key, 3)
         curves, matrix, refs, cos, moved = rows_of(theta, taus, columns(taus, diversity),
                                                    k_main, True)
-        op_f, tail_f = jax.vmap(kernels.optimization_power_bits)(curves[:, -1], refs)
-        op_i, tail_i = jax.vmap(kernels.optimization_power_bits)(curves[:, 0], refs)
-        op_f, op_i = jnp.mean(op_f), jnp.mean(op_i)
-        predicted, accuracy = kernels.behavioral_objective(matrix)
         n_moved = jnp.sum(moved)
         align = jnp.where(n_moved > 0, jnp.sum(jnp.where(moved, cos, 0.0)) /
                           jnp.maximum(n_moved, 1), 0.0)
@@ -216,24 +240,8 @@ def make_measure(meta, learner_evaluate=None):
         prow = pool[:n_pool]
         pcols = jnp.broadcast_to(prow, (n_pool, *prow.shape))
         _, pool_matrix, _, _, _ = rows_of(theta, prow, pcols, k_pool, False)
-        out = {
-            "lifetime_gain": jnp.mean(kernels.lifetime_gain(curves)),
-            "objective_sensitivity": kernels.objective_sensitivity(matrix),
-            "behavioral_accuracy": accuracy,
-            "proxy_share": kernels.proxy_share(matrix),
-            "op_final_bits": op_f,
-            "op_initial_bits": op_i,
-            "online_share": kernels.online_share(op_f, op_i),
-            "update_alignment": align,
-            "return_initial": jnp.mean(curves[:, 0]),
-            "return_final": jnp.mean(curves[:, -1]),
-            "tail_used": jnp.mean(jnp.concatenate([tail_f, tail_i]).astype(jnp.float32)),
-            "curve": jnp.mean(curves, axis=0),
-            "curves": curves,
-            "matrix": matrix,
-            "predicted": predicted,
-            **pool_metrics(pool_matrix, diversity),
-        }
+        out = {**heldout_metrics(curves, matrix, refs, align),
+               **pool_metrics(pool_matrix, diversity)}
         if taus_ood is not None:
             oc, om, _, _, _ = rows_of(theta, taus_ood, columns(taus_ood, diversity), k_ood, False)
             out.update(ood_metrics(oc, om))
@@ -330,27 +338,8 @@ def make_measure_rl2(meta):
 
         curves = returns[:n]  # [n, K]
         matrix = matrix_of(0, n, columns(taus, diversity))
-        op_f, tail_f = jax.vmap(kernels.optimization_power_bits)(curves[:, -1], refs)
-        op_i, tail_i = jax.vmap(kernels.optimization_power_bits)(curves[:, 0], refs)
-        op_f, op_i = jnp.mean(op_f), jnp.mean(op_i)
-        predicted, accuracy = kernels.behavioral_objective(matrix)
-        out = {
-            "lifetime_gain": jnp.mean(kernels.lifetime_gain(curves)),
-            "objective_sensitivity": kernels.objective_sensitivity(matrix),
-            "behavioral_accuracy": accuracy,
-            "proxy_share": kernels.proxy_share(matrix),
-            "op_final_bits": op_f,
-            "op_initial_bits": op_i,
-            "online_share": kernels.online_share(op_f, op_i),
-            "update_alignment": jnp.full((), jnp.nan, jnp.float32),
-            "return_initial": jnp.mean(curves[:, 0]),
-            "return_final": jnp.mean(curves[:, -1]),
-            "tail_used": jnp.mean(jnp.concatenate([tail_f, tail_i]).astype(jnp.float32)),
-            "curve": jnp.mean(curves, axis=0),
-            "curves": curves,
-            "matrix": matrix,
-            "predicted": predicted,
-        }
+        # update alignment needs a phi: NaN here (no step ever moves)
+        out = heldout_metrics(curves, matrix, refs, jnp.full((), jnp.nan, jnp.float32))
         lo = n
         if n_pool:
             prow = pool[:n_pool]
