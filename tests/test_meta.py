@@ -9,7 +9,8 @@ from helpers import ANALYTIC, REACHER_TINY, cfg
 
 import kernels
 from meta_evo import api
-from meta_evo.meta import TELL_SIGN, Meta, make_strategy, member_weights, rank_weights
+from meta_evo.meta import Meta, member_weights, rank_weights
+from meta_evo.strategies import TELL_SIGN, make_strategy
 
 STRATEGIES = sorted(TELL_SIGN)
 
