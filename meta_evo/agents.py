@@ -11,6 +11,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from meta_evo.registry import Registry
+
 
 class MLPAgent:
     """tanh MLP ``obs -> hidden... -> action`` with tanh-squashed actions in [-1, 1]."""
@@ -87,12 +89,28 @@ class DirectAgent:
         return phi
 
 
+AGENTS = Registry("agent.kind", "agent")
+"""``build(agent_cfg, family) -> agent``."""
+
+
+def _pd_check(cfg):
+    if cfg.task.family != "reacher_goal":
+        yield "agent.kind: the pd agent exists for reacher_goal only"
+
+
+def _direct_check(cfg):
+    if cfg.task.family != "analytic":
+        yield "agent.kind: the analytic family takes agent.kind=direct, and only it does"
+
+
+AGENTS.register("mlp", lambda c, family: MLPAgent(family.obs_size, family.action_size,
+                                                   tuple(c.hidden)),
+                schema=("agent.hidden",))
+AGENTS.register("pd", lambda c, family: PDAgent(family.joint_angles, 2, c.kp, c.kd),
+                schema=("agent.kp", "agent.kd"), check=_pd_check)
+AGENTS.register("direct", lambda c, family: DirectAgent(family.task_dim), check=_direct_check)
+
+
 def make_agent(agent_cfg, family):
     """Build the agent named by ``agent_cfg.kind`` for ``family``."""
-    if agent_cfg.kind == "mlp":
-        return MLPAgent(family.obs_size, family.action_size, tuple(agent_cfg.hidden))
-    if agent_cfg.kind == "pd":
-        return PDAgent(family.joint_angles, 2, agent_cfg.kp, agent_cfg.kd)
-    if agent_cfg.kind == "direct":
-        return DirectAgent(family.task_dim)
-    raise ValueError(f"agent.kind: unknown agent {agent_cfg.kind!r}")
+    return AGENTS.build(agent_cfg.kind, agent_cfg, family)

@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TaskConfig:
-    family: str = "reacher_goal"  # registry name, see meta_evo.tasks.FAMILIES
+    family: str = "reacher_goal"  # a name in the registry meta_evo.tasks.FAMILIES
     backend: str = "spring"  # brax backend: spring | positional | generalized | mjx
     episode_length: int = 50  # T, environment steps per rollout
     diversity: int = 1  # distinct training tasks (1 = one fixed task; 0 = unlimited draws)
@@ -129,12 +129,10 @@ class Config:
         return dataclasses.replace(self, **kw)
 
 
+# names without a registry of their own; families, agents, learners and strategies are named
+# by their registries (see registries() and meta_evo.registry)
 BACKENDS = ("spring", "positional", "generalized", "mjx")
-STRATEGIES = ("Open_ES", "SimpleES", "SNES", "CMA_ES", "Sep_CMA_ES")
 SELECTIONS = ("truncation", "boltzmann")
-AGENTS = ("mlp", "pd", "direct")
-LEARNERS = ("amortized", "es", "learned_es", "gru", "rl2")
-REWARDS = ("given", "shuffled", "blind")
 FITNESS = ("final", "last_half")
 CONTROLS = ("shuffled", "blind", "amortized", "none")
 
@@ -234,10 +232,25 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     return data
 
 
-def validate(cfg: Config) -> Config:
-    """Check values that types alone do not catch. Raises ConfigError naming the key."""
-    from meta_evo.tasks import FAMILIES  # late import: tasks import brax
+def registries() -> dict:
+    """The registries that name what a config selects: dotted key -> Registry. Imported late:
+    they live next to what they build (families import brax, learners jax and flax)."""
+    from meta_evo.agents import AGENTS
+    from meta_evo.learners import LEARNERS
+    from meta_evo.strategies import STRATEGIES
+    from meta_evo.tasks import FAMILIES
 
+    return {reg.key: reg for reg in (FAMILIES, AGENTS, LEARNERS, STRATEGIES)}
+
+
+def validate(cfg: Config) -> Config:
+    """Check values that types alone do not catch. Raises ConfigError naming the key.
+
+    The names of families, agents, learners and strategies, and each one's own constraints,
+    come from their registries (:func:`registries`); the checks here are the generic ones."""
+    from meta_evo.learners import REWARD_CHANNELS
+
+    regs = registries()
     t, a, lr, m, ms, sw = cfg.task, cfg.agent, cfg.learner, cfg.meta, cfg.measure, cfg.sweep
 
     def need(cond: bool, key: str, why: str):
@@ -247,7 +260,12 @@ def validate(cfg: Config) -> Config:
     def known(name, options):
         return f"unknown {name} (known: {', '.join(options)})"
 
-    need(t.family in FAMILIES, "task.family", known(f"env {t.family!r}", FAMILIES))
+    def entry(key: str, name: str):
+        """The registry's one-line problems for ``name`` (unknown, or its constraints)."""
+        problems = regs[key].problems(cfg, name)
+        if problems:
+            raise ConfigError(problems[0])
+
     need(t.backend in BACKENDS, "task.backend", known(f"backend {t.backend!r}", BACKENDS))
     need(t.episode_length >= 1, "task.episode_length", f"must be >= 1, got {t.episode_length}")
     need(t.diversity >= 0, "task.diversity", f"must be >= 0 (0 = unlimited), got {t.diversity}")
@@ -256,47 +274,19 @@ def validate(cfg: Config) -> Config:
     need(t.eval_episodes >= 1, "task.eval_episodes", "must be >= 1")
     need(t.task_weight > 0, "task.task_weight", "must be > 0")
     need(t.ctrl_weight >= 0, "task.ctrl_weight", "must be >= 0")
-    if t.family in FAMILIES:
-        # check region names without building a Brax env (their regions are class-level
-        # facts); the analytic family is cheap to build, and its shell depends on its scale
-        cls = FAMILIES[t.family]
-        fam = cls() if t.family == "analytic" else cls.__new__(cls)
-        for key, regions in (("task.train_region", (t.train_region,)),
-                             ("sweep.train_regions", cfg.sweep.train_regions)):
-            try:
-                for region in regions:
-                    FAMILIES[t.family].parse_region(fam, region)
-            except (ValueError, TypeError, AttributeError) as e:
-                raise ConfigError(f"{key}: {str(e).splitlines()[0]}") from None
-        need(len(set(cfg.sweep.train_regions)) == len(cfg.sweep.train_regions),
-             "sweep.train_regions", "each region at most once")
-    need(a.kind in AGENTS, "agent.kind", known(f"agent {a.kind!r}", AGENTS))
+    need(len(set(sw.train_regions)) == len(sw.train_regions), "sweep.train_regions",
+         "each region at most once")
+    entry("task.family", t.family)  # also checks the region names against the family
     need(all(h >= 1 for h in a.hidden), "agent.hidden", "sizes must be >= 1")
-    analytic = t.family == "analytic"
-    need((a.kind == "direct") == analytic, "agent.kind",
-         "the analytic family takes agent.kind=direct, and only it does")
-    need(a.kind != "pd" or t.family == "reacher_goal", "agent.kind",
-         "the pd agent exists for reacher_goal only")
-    need(lr.kind in LEARNERS, "learner.kind", known(f"learner {lr.kind!r}", LEARNERS))
+    entry("agent.kind", a.kind)
     need(lr.lifetime >= 0, "learner.lifetime", f"must be >= 0, got {lr.lifetime}")
-    need(lr.lifetime >= 1 or lr.kind == "amortized", "learner.lifetime",
-         "must be >= 1 for a learner that updates")
-    need(lr.reward in REWARDS, "learner.reward", known(f"reward channel {lr.reward!r}", REWARDS))
+    need(lr.reward in REWARD_CHANNELS, "learner.reward",
+         known(f"reward channel {lr.reward!r}", REWARD_CHANNELS))
     need(lr.fitness in FITNESS, "learner.fitness", known(f"fitness {lr.fitness!r}", FITNESS))
-    need(lr.kind != "rl2" or not analytic, "learner.kind",
-         "rl2 acts in a Brax env; the analytic family has none (use gru)")
-    need(lr.kind != "rl2" or lr.fitness == "final", "learner.fitness",
-         "rl2 is scored on its final episode; last_half is for learners with proposals")
-    if lr.kind == "gru":
-        need(lr.candidates >= 1, "learner.candidates",
-             f"the gru learner needs >= 1 candidate, got {lr.candidates}")
-    elif lr.kind in ("es", "learned_es"):
-        need(lr.candidates >= 2, "learner.candidates", f"must be >= 2, got {lr.candidates}")
-        need(lr.candidates % 2 == 0, "learner.candidates",
-             f"must be even for antithetic sampling, got {lr.candidates}")
     need(lr.init_noise > 0, "learner.init_noise", "must be > 0")
     need(lr.hidden >= 1, "learner.hidden", "must be >= 1")
-    need(m.strategy in STRATEGIES, "meta.strategy", known(f"strategy {m.strategy!r}", STRATEGIES))
+    need(sw.control in CONTROLS, "sweep.control", known(f"control {sw.control!r}", CONTROLS))
+    entry("learner.kind", lr.kind)
     need(m.population >= 2, "meta.population", f"must be >= 2, got {m.population}")
     need(m.population <= 1 << 20, "meta.population", f"must be <= 2^20, got {m.population}")
     need(m.generations <= 10_000_000, "meta.generations", "must be <= 1e7")
@@ -308,9 +298,7 @@ def validate(cfg: Config) -> Config:
     need(ms.heldout_tasks <= 4096, "measure.heldout_tasks", "must be <= 4096")
     need(ms.reference_samples <= 1 << 16, "measure.reference_samples", "must be <= 65536")
     need(sw.seeds <= 4096, "sweep.seeds", "must be <= 4096")
-    need(m.population % 2 == 0 or not (m.antithetic and m.strategy == "Open_ES"),
-         "meta.population",
-         f"must be even for antithetic sampling, got {m.population}")
+    entry("meta.strategy", m.strategy)
     need(m.generations >= 1, "meta.generations", f"must be >= 1, got {m.generations}")
     need(m.sigma > 0, "meta.sigma", f"must be > 0, got {m.sigma}")
     need(m.selection in SELECTIONS, "meta.selection",
@@ -327,9 +315,6 @@ def validate(cfg: Config) -> Config:
     need(ms.alignment_samples >= 2 and ms.alignment_samples % 2 == 0, "measure.alignment_samples",
          "must be even and >= 2")
     need(ms.alignment_noise > 0, "measure.alignment_noise", "must be > 0")
-    need(sw.control in CONTROLS, "sweep.control", known(f"control {sw.control!r}", CONTROLS))
-    need(sw.control not in ("shuffled", "blind") or lr.kind != "amortized", "sweep.control",
-         f"the amortized learner has no reward channel to {sw.control}; use amortized or none")
     need(len(sw.intensities) >= 1, "sweep.intensities", "needs at least one level")
     need(all(i >= 0 for i in sw.intensities), "sweep.intensities", "must be >= 0")
     need(list(sw.intensities) == sorted(sw.intensities), "sweep.intensities", "must be ascending")

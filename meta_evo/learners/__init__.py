@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from meta_evo.registry import Registry
+from meta_evo.tasks import FAMILIES, BraxFamily
+
 from .amortized import Amortized
 from .base import (
     REWARD_CHANNELS,
@@ -17,8 +20,83 @@ from .gru import GRULearner
 from .learned_es import LearnedES
 from .rl2 import RL2
 
-LEARNERS = {"amortized": Amortized, "es": InnerES, "learned_es": LearnedES, "gru": GRULearner,
-            "rl2": RL2}
+LEARNERS = Registry("learner.kind", "learner")
+"""``build(learner_cfg, agent, *, phi_init, family, episode_length) -> Learner`` (the reward
+channel is set by :func:`make_learner`). Each learner owns its ``theta`` layout, including how a
+control learner's ``theta`` embeds in it (``Learner.control_embedding``)."""
+
+
+def _updates(cfg):
+    if cfg.learner.lifetime < 1:
+        yield "learner.lifetime: must be >= 1 for a learner that updates"
+
+
+def _antithetic_candidates(cfg):
+    yield from _updates(cfg)
+    p = cfg.learner.candidates
+    if p < 2:
+        yield f"learner.candidates: must be >= 2, got {p}"
+    elif p % 2:
+        yield f"learner.candidates: must be even for antithetic sampling, got {p}"
+
+
+def _amortized_check(cfg):
+    control = cfg.sweep.control
+    if control in ("shuffled", "blind"):
+        yield (f"sweep.control: the amortized learner has no reward channel to {control}; "
+               "use amortized or none")
+
+
+def _gru_check(cfg):
+    yield from _updates(cfg)
+    if cfg.learner.candidates < 1:
+        yield ("learner.candidates: the gru learner needs >= 1 candidate, got "
+               f"{cfg.learner.candidates}")
+
+
+def _rl2_check(cfg):
+    yield from _updates(cfg)
+    family = FAMILIES.get(cfg.task.family)
+    if family is not None and not issubclass(family.extra["cls"], BraxFamily):
+        yield (f"learner.kind: rl2 acts in a Brax env; the {cfg.task.family} family has none "
+               "(use gru)")
+    if cfg.learner.fitness != "final":
+        yield ("learner.fitness: rl2 is scored on its final episode; last_half is for learners "
+               "with proposals")
+
+
+def _rl2(c, agent, *, phi_init, family, episode_length):
+    if family is None or episode_length is None:
+        raise ValueError("learner.kind: rl2 needs the task family and task.episode_length "
+                         "(make_learner(..., family=, episode_length=))")
+    # RL2 checks the family (Brax only) and the reward channel, naming the key
+    return RL2(family, lifetime=c.lifetime, episode_length=episode_length, hidden=c.hidden,
+               reward=getattr(c, "reward", "given"))
+
+
+LEARNERS.register(
+    "amortized", lambda c, agent, *, phi_init, **_: Amortized(agent, c.lifetime, phi_init=phi_init),
+    schema=("learner.lifetime",), check=_amortized_check)
+LEARNERS.register(
+    "es", lambda c, agent, *, phi_init, **_: InnerES(agent, c.lifetime, c.candidates, c.init_noise,
+                                                     phi_init=phi_init),
+    schema=("learner.lifetime", "learner.candidates", "learner.init_noise", "learner.reward"),
+    check=_antithetic_candidates)
+LEARNERS.register(
+    "learned_es", lambda c, agent, *, phi_init, **_: LearnedES(
+        agent, c.lifetime, c.candidates, c.init_noise, c.hidden, phi_init=phi_init),
+    schema=("learner.lifetime", "learner.candidates", "learner.init_noise", "learner.hidden",
+            "learner.reward"),
+    check=_antithetic_candidates)
+LEARNERS.register(
+    "gru", lambda c, agent, *, phi_init, **_: GRULearner(agent, c.lifetime, c.candidates,
+                                                         c.hidden, phi_init=phi_init),
+    schema=("learner.lifetime", "learner.candidates", "learner.hidden", "learner.reward"),
+    check=_gru_check)
+LEARNERS.register(
+    "rl2", _rl2,
+    schema=("learner.lifetime", "learner.hidden", "learner.reward", "task.episode_length"),
+    check=_rl2_check)
 
 
 def default_phi_init(agent_cfg, agent):
@@ -38,31 +116,13 @@ def make_learner(learner_cfg, agent, agent_cfg=None, *, family=None,
     ``family`` (a Brax family) and the episode length ``T`` (``task.episode_length``); its
     lifetime is ``learner.lifetime`` episodes and its GRU has ``learner.hidden`` units.
     """
-    kind = learner_cfg.kind
+    entry = LEARNERS.entry(learner_cfg.kind)
     reward = getattr(learner_cfg, "reward", "given")
-    if kind == "rl2":
-        if family is None or episode_length is None:
-            raise ValueError("learner.kind: rl2 needs the task family and task.episode_length "
-                             "(make_learner(..., family=, episode_length=))")
-        # RL2 checks the family (Brax only) and the reward channel, naming the key
-        return RL2(family, lifetime=learner_cfg.lifetime, episode_length=episode_length,
-                   hidden=learner_cfg.hidden, reward=reward)
-    phi_init = default_phi_init(agent_cfg, agent) if agent_cfg is not None else None
-    if kind == "amortized":
-        learner = Amortized(agent, learner_cfg.lifetime, phi_init=phi_init)
-    elif kind == "es":
-        learner = InnerES(agent, learner_cfg.lifetime, learner_cfg.candidates,
-                          learner_cfg.init_noise, phi_init=phi_init)
-    elif kind == "learned_es":
-        learner = LearnedES(agent, learner_cfg.lifetime, learner_cfg.candidates,
-                            learner_cfg.init_noise, learner_cfg.hidden, phi_init=phi_init)
-    elif kind == "gru":
-        learner = GRULearner(agent, learner_cfg.lifetime, learner_cfg.candidates,
-                             learner_cfg.hidden, phi_init=phi_init)
-    else:
-        raise ValueError(f"learner.kind: unknown learner {kind!r}")
     if reward not in REWARD_CHANNELS:
         raise ValueError(f"learner.reward: unknown reward channel {reward!r}")
+    phi_init = default_phi_init(agent_cfg, agent) if agent_cfg is not None else None
+    learner = entry.build(learner_cfg, agent, phi_init=phi_init, family=family,
+                          episode_length=episode_length)
     learner.reward = reward
     return learner
 
