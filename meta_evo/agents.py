@@ -67,6 +67,11 @@ class PDAgent:
         """Uniform target angles in [-pi, pi): ``[num_params]``."""
         return jax.random.uniform(key, (self.num_params,), minval=-jnp.pi, maxval=jnp.pi)
 
+    def meta_init(self, key):
+        """The learners' meta-init of phi_0: the zero angle (arm straight). Agents without
+        ``meta_init`` start from a draw of ``init``."""
+        return jnp.zeros(self.num_params)
+
     def act(self, phi, obs):
         q, qd = self.joint_angles(obs)
         err = jnp.arctan2(jnp.sin(phi - q), jnp.cos(phi - q))

@@ -238,3 +238,15 @@ def test_importing_config_and_registry_stays_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_pd_agent_owns_its_meta_init():
+    """The learners start phi_0 at the agent's ``meta_init`` (PD: zero angles), with no list of
+    agent kinds in the learners."""
+    fam = make_family(TaskConfig(family="reacher_goal"))
+    agent_cfg = AgentConfig(kind="pd")
+    agent = make_agent(agent_cfg, fam)
+    lrn = make_learner(LearnerConfig(kind="amortized"), agent, agent_cfg)
+    assert (lrn.init_theta(jax.random.PRNGKey(3)) == 0).all()
+    mlp = make_agent(AgentConfig(kind="mlp"), fam)
+    assert not hasattr(mlp, "meta_init")

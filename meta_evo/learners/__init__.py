@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from meta_evo.registry import Registry
 from meta_evo.tasks import FAMILIES, BraxFamily
 
@@ -99,12 +97,10 @@ LEARNERS.register(
     check=_rl2_check)
 
 
-def default_phi_init(agent_cfg, agent):
-    """Meta-init of phi_0: PD agents start at the zero angle (arm straight), others draw from
-    the agent's initializer."""
-    if agent_cfg.kind == "pd":
-        return lambda key: jnp.zeros(agent.num_params)
-    return agent.init
+def default_phi_init(agent):
+    """Meta-init of phi_0: the agent's ``meta_init`` where it has one (PD: the zero angle),
+    else a draw from its initializer."""
+    return getattr(agent, "meta_init", agent.init)
 
 
 def make_learner(learner_cfg, agent, agent_cfg=None, *, family=None,
@@ -120,7 +116,7 @@ def make_learner(learner_cfg, agent, agent_cfg=None, *, family=None,
     reward = getattr(learner_cfg, "reward", "given")
     if reward not in REWARD_CHANNELS:
         raise ValueError(f"learner.reward: unknown reward channel {reward!r}")
-    phi_init = default_phi_init(agent_cfg, agent) if agent_cfg is not None else None
+    phi_init = default_phi_init(agent) if agent_cfg is not None else None
     learner = entry.build(learner_cfg, agent, phi_init=phi_init, family=family,
                           episode_length=episode_length)
     learner.reward = reward
