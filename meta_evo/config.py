@@ -40,7 +40,7 @@ class TaskConfig:
 
 @dataclass(frozen=True)
 class AgentConfig:
-    kind: str = "pd"  # mlp | pd (reacher only) | direct (analytic family only)
+    kind: str = "pd"  # a name in the registry meta_evo.agents.AGENTS
     hidden: tuple[int, ...] = (16,)  # MLP hidden sizes
     kp: float = 1.0  # PD proportional gain
     kd: float = 0.1  # PD derivative gain
@@ -48,7 +48,7 @@ class AgentConfig:
 
 @dataclass(frozen=True)
 class LearnerConfig:
-    kind: str = "es"  # amortized | es | learned_es | gru | rl2
+    kind: str = "es"  # a name in the registry meta_evo.learners.LEARNERS
     lifetime: int = 8  # K, updates per lifetime (rl2: episodes per lifetime)
     candidates: int = 8  # P, candidates per update (es, learned_es: even, antithetic; gru: >= 1)
     init_noise: float = 0.1  # inner noise scale at meta-init (log of it lives in theta)
@@ -60,7 +60,7 @@ class LearnerConfig:
 
 @dataclass(frozen=True)
 class MetaConfig:
-    strategy: str = "Open_ES"  # an evosax distribution-based strategy
+    strategy: str = "Open_ES"  # a name in the registry meta_evo.strategies.STRATEGIES
     population: int = 16  # M, meta-population size
     generations: int = 40  # meta-generations
     sigma: float = 0.1  # meta-ES search scale
