@@ -20,6 +20,8 @@ import jax
 import numpy as np
 
 from meta_evo.config import Config
+from meta_evo.driver import Chunk, Observer, drive
+from meta_evo.engine import as_group, make_run_chunk, point_of
 from meta_evo.meta import Meta
 from meta_evo.runs import (
     Progress,
@@ -52,16 +54,20 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> str:
 
 
 def run(cfg: Config, out: str | Path | None = None, *, progress: bool | None = None,
-        meta: Meta | None = None, stop_at: int | None = None) -> RunResult:
+        meta: Meta | None = None, program=None, stop_at: int | None = None) -> RunResult:
     """Run one meta-evolution as configured; write a run directory when ``out`` is given.
 
-    Generations run in jitted chunks of ``cfg.meta.chunk`` (a ``lax.scan``); between chunks the
-    driver appends to ``metrics.jsonl``, logs, updates the progress line and, with a run
-    directory, writes orbax checkpoints (generation 0, every ``cfg.checkpoint.every`` generations
-    rounded up to a chunk boundary, and the last). SIGINT/SIGTERM stop the run at the next chunk
-    boundary with a checkpoint (``result.interrupted`` is the signal number). ``stop_at`` acts
-    like a signal arriving at generation ``stop_at`` (for tests). Returns a :class:`RunResult`
-    (metrics per generation, final mean ``theta [D_theta]``, summary).
+    A single run is a grid of one point on the engine (:func:`meta_evo.engine.make_run_chunk`,
+    the program ``meta-evo sweep`` runs, with the meta-population sharded over the local devices
+    when it divides over them), driven by :func:`meta_evo.driver.drive` in chunks of
+    ``cfg.meta.chunk`` generations (a ``lax.scan``). Between chunks its observers append to
+    ``metrics.jsonl``, log, update the progress line and, with a run directory, write orbax
+    checkpoints (generation 0, every ``cfg.checkpoint.every`` generations rounded up to a chunk
+    boundary, and the last). SIGINT/SIGTERM stop the run at the next chunk boundary with a
+    checkpoint (``result.interrupted`` is the signal number). ``stop_at`` acts like a signal
+    arriving at generation ``stop_at`` (for tests). ``program``: a chunk program to reuse (a
+    previous ``result.program`` of the same ``meta``: no new compile). Returns a
+    :class:`RunResult` (metrics per generation, final mean ``theta [D_theta]``, summary).
     """
     out_dir = create_run_dir(out) if out is not None else None
     meta = meta or Meta(cfg)
@@ -72,11 +78,11 @@ def run(cfg: Config, out: str | Path | None = None, *, progress: bool | None = N
         from meta_evo.checkpoint import Checkpoints
         ckpt = Checkpoints(out_dir / "checkpoints", keep=cfg.checkpoint.keep)
         ckpt.save(0, state, [], cfg.to_dict())
-    return _drive(cfg, meta, state, 0, [], out_dir, ckpt, progress, stop_at)
+    return _drive(cfg, meta, program, state, 0, [], out_dir, ckpt, progress, stop_at)
 
 
 def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | None = None,
-           stop_at: int | None = None, warn=None) -> RunResult:
+           program=None, stop_at: int | None = None, warn=None) -> RunResult:
     """Continue the run in ``run_dir`` from its latest good checkpoint and finish it.
 
     The result equals the uninterrupted run's bitwise on the same platform: the state (PRNG key
@@ -115,9 +121,6 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
              f"moved to {dest}")
     step, state, extra = latest_good(ckpt, get_meta, cfg, warn, move_damaged=True)
     meta = get_meta()
-    # restored arrays are committed to a device, fresh ones are not: jit would compile the chunk
-    # a second time for them; a host round trip gives the same (uncommitted) arguments as run()
-    state = jax.tree.map(jax.numpy.asarray, jax.device_get(state))
     lines = list(extra["metrics"])
     if step >= cfg.meta.generations and (run_dir / "summary.json").is_file():
         rows = [json.loads(x) for x in lines]
@@ -125,9 +128,9 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
         return RunResult(out_dir=run_dir, metrics=rows, summary=summary,
                          mean_theta=np.asarray(meta.mean_theta(state)),
                          best_theta=np.asarray(state.best_theta), state=state, meta=meta,
-                         generation=step, resumed_from=step, noop=True)
+                         generation=step, resumed_from=step, noop=True, program=program)
     write_lines(run_dir / "metrics.jsonl", lines)
-    return _drive(cfg, meta, state, step, lines, run_dir, ckpt, progress, stop_at,
+    return _drive(cfg, meta, program, state, step, lines, run_dir, ckpt, progress, stop_at,
                   resumed_from=step)
 
 
@@ -169,88 +172,107 @@ def latest_good(ckpt, meta, cfg: Config, warn, move_damaged: bool = False):
     raise RunDirError(f"{where}: no readable checkpoint ({len(steps)} damaged)")
 
 
-def _drive(cfg: Config, meta: Meta, state, start: int, lines: list[str], out_dir: Path | None,
-           ckpt, progress: bool | None, stop_at: int | None,
-           resumed_from: int | None = None) -> RunResult:
-    """Run chunks from generation ``start`` to the end; ``lines`` are the metrics rows so far."""
-    show = cfg.log.progress if progress is None else progress
-    tb = None
-    if out_dir is not None and cfg.log.tensorboard:
-        from tensorboardX import SummaryWriter
-        tb = SummaryWriter(str(out_dir / "tb"), purge_step=start + 1 if start else None)
+class _RunLog(Observer):
+    """The single run's metrics: rows per generation in memory, ``metrics.jsonl``, TensorBoard
+    and the progress bar."""
 
-    m = cfg.meta
-    pressure = np.float32(m.pressure)
-    diversity = np.int32(cfg.task.diversity)
-    cfg_dict = cfg.to_dict()
-    lines = list(lines)
-    rows_all: list[dict] = [json.loads(x) for x in lines]
-    wall0 = float(rows_all[-1].get("wall_s") or 0.0) if rows_all else 0.0
-    bar = Progress(m.generations, show)
-    t0 = time.perf_counter()
-    compile_s = 0.0
-    gen = start
-    env_steps = gen * meta.env_steps_per_generation
-    interrupted = None
-    with Signals(enabled=ckpt is not None) as sig:
-        while gen < m.generations:
-            n = min(m.chunk, m.generations - gen)
-            tc = time.perf_counter()
-            state, metrics = meta.jit_chunk(state, pressure, diversity, n)
-            jax.block_until_ready(metrics)
-            dt = time.perf_counter() - tc
-            if gen == start:
-                compile_s = dt  # first chunk of this process includes compilation
-            wall = wall0 + time.perf_counter() - t0
-            rows = metrics_rows(metrics, gen, env_steps, meta.env_steps_per_generation, wall)
-            prev, gen = gen, gen + n
-            env_steps += n * meta.env_steps_per_generation
+    def __init__(self, cfg: Config, meta: Meta, start: int, lines: list[str],
+                 out_dir: Path | None, show: bool):
+        self.meta, self.out_dir = meta, out_dir
+        self.lines = list(lines)
+        self.rows: list[dict] = [json.loads(x) for x in lines]
+        self.wall0 = float(self.rows[-1].get("wall_s") or 0.0) if self.rows else 0.0
+        self.env_steps = start * meta.env_steps_per_generation
+        self.bar = Progress(cfg.meta.generations, show)
+        self.tb = None
+        if out_dir is not None and cfg.log.tensorboard:
+            from tensorboardX import SummaryWriter
+            self.tb = SummaryWriter(str(out_dir / "tb"), purge_step=start + 1 if start else None)
+        self.t0 = time.perf_counter()
+
+    def on_chunk(self, c: Chunk) -> None:
+        spg = self.meta.env_steps_per_generation
+        wall = self.wall0 + time.perf_counter() - self.t0
+        rows = metrics_rows({k: v[0] for k, v in c.metrics.items()}, c.start, self.env_steps,
+                            spg, wall)
+        self.env_steps += c.n * spg
+        for r in rows:
+            r["steps_per_s"] = round(c.n * spg / c.seconds, 1)
+        self.rows += rows
+        self.lines += [json.dumps(r) for r in rows]
+        if self.out_dir is not None:
+            append_jsonl(self.out_dir / "metrics.jsonl", rows)
+        if self.tb is not None:
             for r in rows:
-                r["steps_per_s"] = round(n * meta.env_steps_per_generation / dt, 1)
-            rows_all += rows
-            new_lines = [json.dumps(r) for r in rows]
-            lines += new_lines
-            if out_dir is not None:
-                append_jsonl(out_dir / "metrics.jsonl", rows)
-            if tb is not None:
-                for r in rows:
-                    for k, v in r.items():
-                        if k != "generation" and isinstance(v, (int, float)):
-                            tb.add_scalar(k, v, r["generation"])
-                tb.flush()
-            last = rows[-1]
-            bar.update(gen, last["fitness_best"] or float("nan"),
-                       last["fitness_mean"] or float("nan"), last["steps_per_s"], wall - wall0)
-            done = gen >= m.generations
-            due = done or gen // cfg.checkpoint.every > prev // cfg.checkpoint.every
-            if stop_at is not None and gen >= stop_at and sig.received is None and not done:
+                for k, v in r.items():
+                    if k != "generation" and isinstance(v, (int, float)):
+                        self.tb.add_scalar(k, v, r["generation"])
+            self.tb.flush()
+        last = rows[-1]
+        self.bar.update(c.gen, last["fitness_best"] or float("nan"),
+                        last["fitness_mean"] or float("nan"), last["steps_per_s"],
+                        wall - self.wall0)
+
+    def on_end(self, states, gen: int, interrupted: int | None) -> None:
+        self.bar.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+class _RunCheckpoints(Observer):
+    """Orbax checkpoints of the run's one grid point: every ``checkpoint.every`` generations
+    (at the chunk boundary that passes it), at the end, and when a signal stops the run."""
+
+    def __init__(self, cfg: Config, ckpt, log: _RunLog):
+        self.every, self.ckpt, self.log = cfg.checkpoint.every, ckpt, log
+        self.cfg_dict = cfg.to_dict()
+
+    def on_chunk(self, c: Chunk) -> None:
+        due = c.done or c.gen // self.every > c.start // self.every
+        if due or c.stopping is not None:
+            self.ckpt.save(c.gen, point_of(c.states), self.log.lines, self.cfg_dict)
+
+
+def _drive(cfg: Config, meta: Meta, program, state, start: int, lines: list[str],
+           out_dir: Path | None, ckpt, progress: bool | None, stop_at: int | None,
+           resumed_from: int | None = None) -> RunResult:
+    """Drive the run's one grid point from generation ``start`` to the end on the engine;
+    ``lines`` are the metrics rows so far."""
+    show = cfg.log.progress if progress is None else progress
+    m = cfg.meta
+    program = program or make_run_chunk(meta)
+    log = _RunLog(cfg, meta, start, lines, out_dir, show)
+    observers: list[Observer] = [log]
+    if ckpt is not None:
+        observers.append(_RunCheckpoints(cfg, ckpt, log))
+    t0 = time.perf_counter()
+    with Signals(enabled=ckpt is not None) as sig:
+        def stop(gen: int) -> int | None:
+            if sig.received is None and stop_at is not None and gen >= stop_at:
                 sig.received = int(signal.SIGINT)
-            stop = sig.received is not None and not done
-            if ckpt is not None and (due or stop):
-                ckpt.save(gen, state, lines, cfg_dict)
-            if stop:
-                interrupted = sig.received
-                break
-    bar.close()
-    if tb is not None:
-        tb.close()
+            return sig.received
+
+        d = drive(program, as_group(state), [m.pressure], [cfg.task.diversity], start=start,
+                  total=m.generations, chunk=m.chunk, observers=observers, stop=stop)
     wall = time.perf_counter() - t0
+    state = point_of(d.states)
     mean_theta = np.asarray(meta.mean_theta(state))
-    result = RunResult(out_dir=out_dir, metrics=rows_all, summary={}, mean_theta=mean_theta,
+    result = RunResult(out_dir=out_dir, metrics=log.rows, summary={}, mean_theta=mean_theta,
                        best_theta=np.asarray(state.best_theta), state=state, meta=meta,
-                       generation=gen, interrupted=interrupted, resumed_from=resumed_from)
-    if interrupted is not None:
-        _warn_interrupted(out_dir, gen)
+                       generation=d.gen, interrupted=d.interrupted, resumed_from=resumed_from,
+                       program=program)
+    if d.interrupted is not None:
+        _warn_interrupted(out_dir, d.gen)
         return result
     result.summary = {
-        "generations": gen,
-        "final": {k: v for k, v in rows_all[-1].items()},
+        "generations": d.gen,
+        "final": {k: v for k, v in log.rows[-1].items()},
         "best_fitness": to_py(state.best_fitness),
         "mean_theta": {k: to_py(v) for k, v in meta.learner.describe(mean_theta).items()},
-        "env_steps": env_steps,
-        "wall_s": round(wall0 + wall, 3),
-        "compile_s": round(compile_s, 3),
-        "env_steps_per_s": round((env_steps - start * meta.env_steps_per_generation)
+        "env_steps": log.env_steps,
+        "wall_s": round(log.wall0 + wall, 3),
+        "compile_s": round(d.first_seconds or 0.0, 3),
+        "env_steps_per_s": round((log.env_steps - start * meta.env_steps_per_generation)
                                  / max(wall, 1e-9), 1),
         "resumed_from": resumed_from,
         "checkpoints": ckpt.steps() if ckpt is not None else [],

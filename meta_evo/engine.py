@@ -243,6 +243,34 @@ def run_grid_chunk(chunk_fn, states, pressures, diversities, n: int):
                     n)
 
 
+def run_mesh(meta, devices=None) -> Mesh:
+    """The mesh of a single run, a grid of one point: every local device on the ``pop`` axis
+    when the meta-population divides over them (each device runs ``M / devices`` members'
+    lifetimes), else the first device alone."""
+    devs = list(jax.local_devices() if devices is None else devices)
+    if len(devs) > 1 and meta.population % len(devs) == 0:
+        return make_mesh(grid=1, pop=len(devs), devices=devs)
+    return make_mesh(grid=1, pop=1, devices=devs[:1])
+
+
+def make_run_chunk(meta, traces: dict | None = None, mesh: Mesh | None = None) -> GridProgram:
+    """The chunk program of a single run: :func:`make_grid_chunk` on :func:`run_mesh` (a group
+    of one grid point; states carry a leading axis of 1, :func:`as_group`)."""
+    return make_grid_chunk(meta, traces, run_mesh(meta) if mesh is None else mesh)
+
+
+def as_group(state):
+    """One state as a group of one grid point (leading axis 1)."""
+    return jax.tree.map(lambda x: jnp.asarray(x)[None], state)
+
+
+def point_of(states, i: int = 0):
+    """Grid point ``i`` of a group's states, as fresh arrays on the default device (not on the
+    program's mesh): what a run's checkpoint and result hold, so a checkpoint records one
+    device, whatever mesh wrote it."""
+    return jax.tree.map(lambda x: jnp.asarray(np.asarray(x[i])), states)
+
+
 def initial_states(meta, cfg, seeds: np.ndarray):
     """Stacked initial states ``[len(seeds)]``: one per seed index, shared across levels
     (``meta.init(fold_in(PRNGKey(cfg.seed), s))``: common random numbers)."""

@@ -77,7 +77,7 @@ class Meta:
 
     ``init(key) -> MetaState``; ``step(state, pressure, diversity) -> (state, metrics)``;
     ``run_chunk(state, pressure, diversity, n)`` scans ``n`` generations. These are pure
-    functions of their arguments (the caller jits; :attr:`jit_chunk` is the single run's jit).
+    functions of their arguments; the caller jits (the engine: :mod:`meta_evo.engine`).
     ``pressure`` (the raw elite fraction or beta) and ``diversity`` are traced, so one compiled
     program serves a whole grid of them under ``vmap``.
 
@@ -237,8 +237,3 @@ class Meta:
 
     def mean_theta(self, state: MetaState) -> jax.Array:
         return state.es_state.mean
-
-    @functools.cached_property
-    def jit_chunk(self):
-        """``jit(run_chunk)`` with ``n`` static and the state donated."""
-        return jax.jit(self.run_chunk, static_argnums=3, donate_argnums=0)

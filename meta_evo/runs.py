@@ -149,6 +149,7 @@ class RunResult:
     interrupted: int | None = None  # the signal number that stopped the run early, else None
     resumed_from: int | None = None  # the checkpoint generation this process started from
     noop: bool = False  # resume found the run finished already and did nothing
+    program: object = field(repr=False, default=None)  # the engine's chunk program it ran
 
     @property
     def exit_code(self) -> int:

@@ -1,5 +1,6 @@
-"""One compile per sweep shape: a single run's chunk program (``Meta.jit_chunk``) compiles once
-across chunks and across a resume from host arrays; the engine's grid chunk program
+"""One compile per sweep shape: a single run's chunk program (the engine's program on a group of
+one point, :func:`meta_evo.engine.make_run_chunk`) compiles once across chunks and across a
+resume from host arrays; the engine's grid chunk program
 (:func:`meta_evo.engine.make_grid_chunk`) once across the groups of a grid, the last padded.
 
 Counted two ways: the engine's trace counter (one increment per trace) and the jit's own cache
@@ -26,18 +27,22 @@ REACHER = ["task.family=reacher_goal", "task.backend=spring", "task.episode_leng
 
 def chunks_compile_once(overrides, chunks=3):
     meta = Meta(load_config(None, overrides))
-    pressure, diversity = np.float32(0.5), np.int32(1)
-    state = meta.init(jax.random.PRNGKey(0))
+    traces: dict = {}
+    fn = engine.make_run_chunk(meta, traces)
+    pressure, diversity = np.float32([0.5]), np.int32([1])
+    state = engine.as_group(meta.init(jax.random.PRNGKey(0)))
     for _ in range(chunks):
-        state, metrics = meta.jit_chunk(state, pressure, diversity, 2)
+        state, metrics = fn(state, pressure, diversity, 2)
     jax.block_until_ready(state)
-    assert int(state.generation) == 2 * chunks
+    assert int(state.generation[0]) == 2 * chunks
     # a resume restores the state from host arrays (checkpoint): still the same program
-    restored = jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), state)
-    state, _ = meta.jit_chunk(restored, pressure, diversity, 2)
+    restored = engine.as_group(jax.tree.map(lambda x: jnp.asarray(np.asarray(x)),
+                                            engine.point_of(state)))
+    state, _ = fn(restored, pressure, diversity, 2)
     # and a fresh init of another seed
-    meta.jit_chunk(meta.init(jax.random.PRNGKey(1)), np.float32(0.9), np.int32(0), 2)
-    assert meta.jit_chunk._cache_size() == 1
+    fn(engine.as_group(meta.init(jax.random.PRNGKey(1))), np.float32([0.9]), np.int32([0]), 2)
+    assert traces == {"chunk": 1}
+    assert fn._cache_size() == 1
     return meta
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from meta_evo import engine
 from meta_evo.agents import DirectAgent
 from meta_evo.config import load_config
 from meta_evo.learners import Amortized, GRULearner, InnerES, make_lifetime
@@ -304,8 +305,8 @@ def test_last_half_is_the_mean_over_the_last_half_of_the_proposals():
     assert float(r_last) == pytest.approx(curve[K // 2:].mean(), rel=1e-4, abs=1e-5)
     assert float(r_final) == pytest.approx(curve[-1], rel=1e-4, abs=1e-5)
     # and the meta-generation runs with it (fitness of a population, one compile)
-    state = last.init(jax.random.PRNGKey(0))
-    state, metrics = last.jit_chunk(state, np.float32(0.5), np.int32(0), 2)
+    state = engine.as_group(last.init(jax.random.PRNGKey(0)))
+    state, metrics = engine.make_run_chunk(last)(state, np.float32([0.5]), np.int32([0]), 2)
     assert np.all(np.isfinite(np.asarray(metrics["fitness_mean"])))
 
 

@@ -92,18 +92,18 @@ def test_resume_after_stop_is_bitwise_equal_on_physics(tmp_path):
     meta = Meta(cfg)
     ref = api.run(cfg, tmp_path / "ref", meta=meta)
     # as if SIGINT arrived during the first chunk
-    part = api.run(cfg, tmp_path / "part", meta=meta, stop_at=2)
+    part = api.run(cfg, tmp_path / "part", meta=meta, program=ref.program, stop_at=2)
     assert part.interrupted == signal.SIGINT and part.generation == 2 and part.exit_code == 130
     assert not (tmp_path / "part" / "summary.json").exists()
     assert load_run(tmp_path / "part").steps == [0, 2]
-    res = api.resume(tmp_path / "part", meta=meta)
+    res = api.resume(tmp_path / "part", meta=meta, program=ref.program)
     assert res.resumed_from == 2 and res.generation == 6
     assert_same_run(tmp_path / "part", ref)
     # one compiled chunk program serves the whole resumed run and a second resume
-    size = meta.jit_chunk._cache_size()
+    size = ref.program._cache_size()
     assert size == 1
-    again = api.resume(tmp_path / "part", meta=meta)
-    assert again.noop and meta.jit_chunk._cache_size() == size
+    again = api.resume(tmp_path / "part", meta=meta, program=ref.program)
+    assert again.noop and ref.program._cache_size() == size
 
 
 def test_sigkill_at_random_generation_then_resume_is_bitwise_equal(tmp_path, analytic_ref):

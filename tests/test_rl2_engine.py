@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from meta_evo import engine
 from meta_evo.config import builtin_config_path, config_from_dict, load_config
 from meta_evo.measure import SCALARS, heldout_tasks
 from meta_evo.meta import Meta
@@ -149,10 +150,10 @@ def test_reacher_goal_gru_smoke():
     """The reacher gru config, shrunk, runs a meta-generation (one compile: the gru chunk program
     on reacher; the full tiny sweep with its measurement is the slow test below)."""
     meta = Meta(load_config(CONFIGS["reacher_goal_gru"], SHRINK))
-    state = meta.init(jax.random.PRNGKey(0))
-    state, metrics = meta.jit_chunk(state, jnp.float32(0.5), jnp.int32(0), 1)
+    state = engine.as_group(meta.init(jax.random.PRNGKey(0)))
+    state, metrics = engine.make_run_chunk(meta)(state, np.float32([0.5]), np.int32([0]), 1)
     assert np.isfinite(np.asarray(metrics["fitness_mean"])).all()
-    assert int(state.generation) == 1
+    assert int(state.generation[0]) == 1
 
 
 @pytest.mark.skipif(os.environ.get("META_EVO_SLOW_TESTS") != "1",
