@@ -11,7 +11,8 @@ Modes (``--mode``):
     * **peer**: evosax ``ask`` / ``tell`` as separate jitted calls with a Python loop around
       them and a jitted, vmapped evaluation of the lifetimes in between (``meta.fitness``; the
       PureJaxRL meta-evolution walkthrough's composition);
-    * **engine**: ``Meta.jit_chunk`` (``--generations`` meta-generations fused in one scan).
+    * **engine**: the program ``meta-evo run`` runs, :func:`meta_evo.engine.make_run_chunk`
+      (a grid of one point; ``--generations`` meta-generations fused in one scan).
 - ``sweep``: ``--grid`` grid points (pressures x diversities): the engine's one vmapped program
   (sharded over local devices, :mod:`meta_evo.engine`) against the peer looping over grid
   points in Python; plus the simulator bound at the sweep's batch size.
@@ -285,10 +286,14 @@ def mode_single(args, meter) -> dict:
         jax.block_until_ready(s)
         return timed(lambda: peer.run(s.es_state, s.key, pressure, diversity, n)[0])
 
+    from meta_evo import engine
+    run_chunk = engine.make_run_chunk(meta)  # the product path of `meta-evo run`
+    pressures, diversities = np.float32([pressure]), np.int32([diversity])
+
     def engine_run(r):
-        s = init(jax.random.PRNGKey(r))
+        s = engine.as_group(init(jax.random.PRNGKey(r)))
         jax.block_until_ready(s)
-        return timed(meta.jit_chunk, s, pressure, diversity, n)
+        return timed(run_chunk, s, pressures, diversities, n)
 
     runs["peer"], runs["engine"] = peer_run, engine_run
     with meter.measure(comp, "init"):
@@ -301,8 +306,8 @@ def mode_single(args, meter) -> dict:
     # the engine and the peer must do the same work: same start, same keys, same final mean
     s0 = init(jax.random.PRNGKey(7))
     peer_es, _ = peer.run(s0.es_state, s0.key, pressure, diversity, n)
-    eng, _ = meta.jit_chunk(init(jax.random.PRNGKey(7)), pressure, diversity, n)
-    same = float(jnp.max(jnp.abs(peer_es.mean - eng.es_state.mean)))
+    eng, _ = run_chunk(engine.as_group(init(jax.random.PRNGKey(7))), pressures, diversities, n)
+    same = float(jnp.max(jnp.abs(peer_es.mean - eng.es_state.mean[0])))
     c0 = meter.compiles
     secs = {p: [] for p in runs}
     order = list(runs)
@@ -355,8 +360,7 @@ def engine_sweep_fn(meta, n: int):
 
     def run(states, pressures, diversities):
         size = -(-engine.grid_size(states) // mult) * mult
-        return engine.run_grid_chunk(
-            fn, *engine.pad_grid((states, pressures, diversities), size), n)
+        return fn(*engine.pad_grid((states, pressures, diversities), size), n)
 
     return run, (f"meta_evo.engine.make_grid_chunk over {mult} device(s) "
                  "(jit(vmap(Meta.run_chunk)), grid axis sharded)")
@@ -426,6 +430,7 @@ def mode_sweep(args, meter) -> dict:
 
 # --- mode: scaling -------------------------------------------------------------------------------
 def mode_scaling(args, meter, out_path: Path | None) -> dict:
+    from meta_evo import engine
     from meta_evo.meta import Meta
     n = args.generations
     k = args.scale_points
@@ -447,9 +452,11 @@ def mode_scaling(args, meter, out_path: Path | None) -> dict:
                 call = lambda r, meta=meta, g=g, fn=fn: timed(fn, *grid_args(meta, g, r))
             else:
                 init = jax.jit(meta.init)
-                pr, dv = np.float32(meta.cfg.meta.pressure), np.int32(meta.cfg.task.diversity)
-                call = lambda r, meta=meta, init=init, pr=pr, dv=dv: timed(
-                    meta.jit_chunk, init(jax.random.PRNGKey(r)), pr, dv, n)
+                one = engine.make_run_chunk(meta)
+                pr = np.float32([meta.cfg.meta.pressure])
+                dv = np.int32([meta.cfg.task.diversity])
+                call = lambda r, init=init, one=one, pr=pr, dv=dv: timed(
+                    one, engine.as_group(init(jax.random.PRNGKey(r))), pr, dv, n)
             with meter.measure(comp, "engine"):
                 call(1000)
             secs = [call(r)[0] for r in range(args.rounds)]

@@ -58,6 +58,16 @@ class Observer:
         pass
 
 
+class OnChunk(Observer):
+    """An observer from a function of the chunk."""
+
+    def __init__(self, fn: Callable[[Chunk], None]):
+        self.fn = fn
+
+    def on_chunk(self, c: Chunk) -> None:
+        self.fn(c)
+
+
 @dataclass
 class Drive:
     """What :func:`drive` returns: the states at ``gen`` and the signal that stopped it."""

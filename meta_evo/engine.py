@@ -237,12 +237,6 @@ def make_grid_measure(meta, traces: dict | None = None, mesh: Mesh | None = None
     return GridProgram(_count(traces, "measure", grid_measure), mesh, ("grid", "whole", "grid"))
 
 
-def run_grid_chunk(chunk_fn, states, pressures, diversities, n: int):
-    """Advance a group of grid points ``n`` generations."""
-    return chunk_fn(states, np.asarray(pressures, np.float32), np.asarray(diversities, np.int32),
-                    n)
-
-
 def run_mesh(meta, devices=None) -> Mesh:
     """The mesh of a single run, a grid of one point: every local device on the ``pop`` axis
     when the meta-population divides over them (each device runs ``M / devices`` members'

@@ -44,6 +44,7 @@ import numpy as np
 
 from meta_evo.config import Config
 from meta_evo.cpu_flags import cpu_workaround
+from meta_evo.driver import Chunk, OnChunk, drive
 from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-exported
     grid_devices,
     group_size,
@@ -54,7 +55,6 @@ from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-expo
     make_mesh,
     maybe_initialize_distributed,
     point_bytes,
-    run_grid_chunk,
 )
 from meta_evo.meta import Meta, pressure_for_intensity
 from meta_evo.sweep_state import SweepCheckpoint, SweepInterrupted  # noqa: F401 - re-exported
@@ -329,38 +329,44 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
             continue
         real = int(np.unique(idx).shape[0]) if gi == len(parts) - 1 else idx.shape[0]
         states = initial_states(meta, cfg, grid.seed[idx])
-        chunks = []
+        chunks: list[dict] = []
         gen = 0
         if gi == start_gi and saved_states is not None:
             # host arrays: the program places them on its mesh as any group (no recompile)
             states = saved_states
             chunks, gen = list(saved_chunks), start_gen
-        while gen < total:
-            tc = time.perf_counter()
-            states, metrics = run_grid_chunk(prog.chunk_fn, states, grid.pressure[idx],
-                                             grid.diversity[idx], n)
-            metrics = jax.device_get(metrics)
-            dt = time.perf_counter() - tc
-            first_chunk_s = dt if first_chunk_s is None else first_chunk_s
-            chunks.append({k: np.asarray(v)[:real] for k, v in metrics.items()})
-            gen += n
-            done_gens += n * real
-            if gen in when:
-                measure(states, gen, real, grid.diversity[idx])
+
+        def record(c: Chunk, real=real, chunks=chunks):
+            nonlocal first_chunk_s, done_gens
+            first_chunk_s = c.seconds if first_chunk_s is None else first_chunk_s
+            chunks.append({k: v[:real] for k, v in c.metrics.items()})
+            done_gens += c.n * real
+
+        def measure_due(c: Chunk, real=real, idx=idx):
+            if c.gen in when:
+                measure(c.states, c.gen, real, grid.diversity[idx])
+
+        def show(c: Chunk, real=real, chunks=chunks, gi=gi):
             elapsed = time.perf_counter() - t_arm
             fit = float(np.nanmean(chunks[-1]["fitness_mean"][:, -1]))
-            rate = n * real * meta.env_steps_per_generation / max(dt, 1e-9)
+            rate = c.n * real * meta.env_steps_per_generation / max(c.seconds, 1e-9)
             eta = elapsed / max(done_gens, 1) * (grid.size * total - done_gens)
             extra = ""
             if "mean_step" in chunks[-1]:
                 extra = f"  step {float(np.mean(chunks[-1]['mean_step'][:, -1])):+.3f}"
-            line.show(f"[{prog.arm.label}] group {gi + 1}/{len(parts)}  gen {gen}/{total}  "
+            line.show(f"[{prog.arm.label}] group {gi + 1}/{len(parts)}  gen {c.gen}/{total}  "
                       f"fitness {fit:9.3f}{extra}  {rate / 1e3:6.1f}k steps/s  "
                       f"{elapsed:5.0f}s  ETA {eta:4.0f}s")
-            if gen < total:
-                save(gi, gen, states, chunks)
+
+        def checkpoint(c: Chunk, chunks=chunks, gi=gi):
+            if not c.done:  # saves, then stops the sweep if a signal arrived (SweepInterrupted)
+                save(gi, c.gen, c.states, chunks)
+
+        d = drive(prog.chunk_fn, states, grid.pressure[idx], grid.diversity[idx], start=gen,
+                  total=total, chunk=n, observers=[OnChunk(f) for f in
+                                                   (record, measure_due, show, checkpoint)])
         hist_parts.append({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]})
-        theta_parts.append(np.asarray(meta.mean_theta(states))[:real])
+        theta_parts.append(np.asarray(meta.mean_theta(d.states))[:real])
         save(gi + 1, 0, None, [])
     line.done()
 
