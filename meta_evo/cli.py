@@ -15,11 +15,12 @@ import warnings
 EXIT_USAGE = 2
 # (category, message regex, module regex) of third-party warnings that are noise to a user of
 # the command line: Brax's "not actively being maintained" notice (raised when it loads a
-# model), its use of a deprecated MuJoCo field, and JAXopt's deprecation on import (brax imports
-# jaxopt).
+# model), its use of deprecated MuJoCo fields (ncon, contact), and JAXopt's deprecation on
+# import (brax imports jaxopt).
 THIRD_PARTY_WARNINGS = (
     (UserWarning, r"Brax System, piplines and environments are not actively", r"brax(\.|$)"),
-    (DeprecationWarning, r"Accessing `ncon` directly from `Data` is deprecated", r"brax(\.|$)"),
+    (DeprecationWarning, r"Accessing `(ncon|contact)` directly from `Data` is deprecated",
+     r"brax(\.|$)"),
     (DeprecationWarning, r"JAXopt is no longer maintained", r"jaxopt(\.|$)"),
 )
 
@@ -90,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     from meta_evo.cpu_flags import cpu_workaround
 
     cpu_workaround()  # first: loading a config imports jax (task families), every subcommand
+    from meta_evo.distributed import maybe_initialize_distributed
+
+    maybe_initialize_distributed()  # multi-host when the environment asks: before any JAX work
     quiet_third_party()
     parser = build_parser()
     ns = parser.parse_args(argv)

@@ -16,18 +16,15 @@ single run is a grid of one point.
   group, a multiple of the grid devices; :func:`groups` gives the index arrays of the groups,
   the last one padded with its last real point (one shape, one compile), and
   :func:`run_in_groups` runs a grid program group by group, keeping results on the host.
-- **Multi-host**: :func:`maybe_initialize_distributed` calls ``jax.distributed.initialize``
-  when the environment (``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES``,
-  ``JAX_PROCESS_ID``, optional ``JAX_LOCAL_DEVICE_IDS``; or ``META_EVO_DISTRIBUTED=1`` for
-  cluster auto-detection) or a settings mapping asks for it. Call it before any other JAX work.
-  Each process then shards its groups over its own (local) devices.
+- **Multi-host**: :mod:`meta_evo.distributed` starts ``jax.distributed`` when configured (the
+  command line does so before any other JAX work). Each process then shards its groups over
+  its own (local) devices.
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -35,6 +32,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from meta_evo.distributed import maybe_initialize_distributed  # noqa: F401 - re-exported
 from meta_evo.measure import make_measure
 
 GRID, POP = "grid", "pop"  # mesh axis names
@@ -43,57 +41,6 @@ GRID, POP = "grid", "pop"  # mesh axis names
 # allowance for the scan carry, temporaries and XLA's buffers (measured loosely on CPU).
 _STATE_OVERHEAD = 16
 _MIN_STATE_BYTES = 256
-
-_distributed = False
-
-
-# --- multi-host ----------------------------------------------------------------------------------
-def _settings_get(settings, key):
-    if settings is None:
-        return None
-    if isinstance(settings, Mapping):
-        return settings.get(key)
-    return getattr(settings, key, None)
-
-
-def maybe_initialize_distributed(settings=None, env: Mapping[str, str] | None = None) -> bool:
-    """Start multi-host JAX when asked; return whether this process runs distributed.
-
-    Asked by ``settings`` (a mapping or object with ``coordinator_address``, ``num_processes``,
-    ``process_id`` and optionally ``local_device_ids``; ``enabled=True`` alone means cluster
-    auto-detection), else by the environment: ``JAX_COORDINATOR_ADDRESS`` (with
-    ``JAX_NUM_PROCESSES``, ``JAX_PROCESS_ID``, ``JAX_LOCAL_DEVICE_IDS`` as comma-separated ints),
-    or ``META_EVO_DISTRIBUTED=1`` for auto-detection (SLURM, Open MPI, cloud TPU). Nothing asked:
-    returns False and touches nothing. Idempotent. Must run before any other JAX computation.
-    """
-    global _distributed
-    if _distributed or jax.distributed.is_initialized():
-        _distributed = True
-        return True
-    env = os.environ if env is None else env
-    kw: dict = {}
-    addr = _settings_get(settings, "coordinator_address") or env.get("JAX_COORDINATOR_ADDRESS")
-    enabled = bool(_settings_get(settings, "enabled")) or env.get(
-        "META_EVO_DISTRIBUTED", "").lower() in ("1", "true", "yes")
-    if not addr and not enabled:
-        return False
-    if addr:
-        kw["coordinator_address"] = addr
-        n = _settings_get(settings, "num_processes") or env.get("JAX_NUM_PROCESSES")
-        pid = _settings_get(settings, "process_id")
-        pid = env.get("JAX_PROCESS_ID") if pid is None else pid
-        if n is not None:
-            kw["num_processes"] = int(n)
-        if pid is not None:
-            kw["process_id"] = int(pid)
-    ids = _settings_get(settings, "local_device_ids") or env.get("JAX_LOCAL_DEVICE_IDS")
-    if ids:
-        kw["local_device_ids"] = ([int(i) for i in ids.split(",")] if isinstance(ids, str)
-                                  else list(ids))
-    jax.distributed.initialize(**kw)
-    _distributed = True
-    return True
-
 
 # --- meshes and placement ------------------------------------------------------------------------
 def make_mesh(grid: int | None = None, pop: int = 1, devices=None) -> Mesh:

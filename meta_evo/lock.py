@@ -19,7 +19,7 @@ import os
 import sys
 from pathlib import Path
 
-from meta_evo.runs import RunDirError
+from meta_evo.errors import RunDirError
 
 LOCK_NAME = ".lock"
 _held: dict[str, int] = {}  # resolved run directory -> open file descriptor holding the lock

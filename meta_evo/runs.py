@@ -28,12 +28,9 @@ import jax
 import numpy as np
 
 from meta_evo.config import Config, dump_config
+from meta_evo.errors import RunDirError  # noqa: F401 - re-exported
 
 TIMING_FIELDS = ("wall_s", "steps_per_s")
-
-
-class RunDirError(ValueError):
-    """The run directory cannot be used (it exists, or it is not writable)."""
 
 
 def default_out(cfg: Config, kind: str = "run") -> Path:

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meta_evo import engine
+from meta_evo import distributed, engine
 
 FOUR = "--xla_force_host_platform_device_count=4"
 # The CLI's default (analytic gru) sweep, reduced: 2 intensities x 3 seeds x 1 diversity = 6
@@ -215,20 +215,20 @@ def test_maybe_initialize_distributed(monkeypatch):
     seen = []
     monkeypatch.setattr(jax.distributed, "initialize", lambda **kw: seen.append(kw))
     monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)
-    monkeypatch.setattr(engine, "_distributed", False)
-    assert engine.maybe_initialize_distributed(env={}) is False
+    monkeypatch.setattr(distributed, "_distributed", False)
+    assert distributed.maybe_initialize_distributed(env={}) is False
     assert seen == []
     env = {"JAX_COORDINATOR_ADDRESS": "10.0.0.1:1234", "JAX_NUM_PROCESSES": "2",
            "JAX_PROCESS_ID": "1", "JAX_LOCAL_DEVICE_IDS": "0,1"}
-    assert engine.maybe_initialize_distributed(env=env) is True
+    assert distributed.maybe_initialize_distributed(env=env) is True
     assert seen == [{"coordinator_address": "10.0.0.1:1234", "num_processes": 2,
                      "process_id": 1, "local_device_ids": [0, 1]}]
-    assert engine.maybe_initialize_distributed(env=env) is True  # idempotent
+    assert distributed.maybe_initialize_distributed(env=env) is True  # idempotent
     assert len(seen) == 1
-    monkeypatch.setattr(engine, "_distributed", False)
+    monkeypatch.setattr(distributed, "_distributed", False)
     settings = {"coordinator_address": "h:1", "num_processes": 4, "process_id": 0}
-    assert engine.maybe_initialize_distributed(settings, env={}) is True
+    assert distributed.maybe_initialize_distributed(settings, env={}) is True
     assert seen[-1] == {"coordinator_address": "h:1", "num_processes": 4, "process_id": 0}
-    monkeypatch.setattr(engine, "_distributed", False)
-    assert engine.maybe_initialize_distributed(env={"META_EVO_DISTRIBUTED": "1"}) is True
+    monkeypatch.setattr(distributed, "_distributed", False)
+    assert distributed.maybe_initialize_distributed(env={"META_EVO_DISTRIBUTED": "1"}) is True
     assert seen[-1] == {}  # cluster auto-detection
