@@ -1,0 +1,106 @@
+"""The import graph of the tree (every ``import``, at module level or inside a function): no
+cycles among ``meta_evo`` and ``kernels`` modules, and ``kernels`` never imports ``meta_evo``
+(the measurement kernels stay pure). Read from the source with :mod:`ast`, nothing imported."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for pkg in ("meta_evo", "kernels"):
+        for p in (ROOT / pkg).rglob("*.py"):
+            parts = p.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = p
+    return out
+
+
+def edges(name: str, path: Path, known: dict) -> set[str]:
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+                base = base[:len(base) - (node.level - 1)]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            cands = [mod] + [f"{mod}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            cands = [a.name for a in node.names]
+        else:
+            continue
+        for c in cands:
+            while c and c not in known:
+                c = c.rsplit(".", 1)[0] if "." in c else ""
+            if c and c != name:
+                out.add(c)
+    return out
+
+
+def graph() -> dict[str, set[str]]:
+    known = modules()
+    return {m: edges(m, p, known) for m, p in known.items()}
+
+
+def cycles(g: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, stack, on, found, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in g[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in g:
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_cycle_finder_finds_a_known_cycle():
+    g = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(g) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    g = graph()
+    assert "meta_evo.engine" in g and "meta_evo.driver" in g
+    assert cycles(g) == []
+
+
+def test_kernels_never_import_meta_evo():
+    bad = {m: sorted(d for d in deps if d.startswith("meta_evo"))
+           for m, deps in graph().items() if m.startswith("kernels")}
+    assert {m: d for m, d in bad.items() if d} == {}
+
+
+def test_one_path_from_cli_to_engine():
+    """run, sweep, resume and analyze reach the engine's programs; nothing else jits the
+    meta-generation (Meta builds pure functions only)."""
+    g = graph()
+    assert "meta_evo.engine" in g["meta_evo.api"] and "meta_evo.driver" in g["meta_evo.api"]
+    assert "meta_evo.engine" in g["meta_evo.sweep"] and "meta_evo.driver" in g["meta_evo.sweep"]
+    assert "meta_evo.engine" in g["meta_evo.analysis"]
+    meta_src = (ROOT / "meta_evo" / "meta.py").read_text()
+    assert "jax.jit" not in meta_src and "jit_chunk" not in meta_src
