@@ -6,9 +6,9 @@
 >>> res = meta_evo.analyze("runs/demo")   # writes analysis.json and analysis/*.png
 
 Analysis reads checkpoints, not live objects: for each chosen generation it restores the
-strategy mean ``theta [D_theta]`` and applies ``meta_evo.measure.make_measure(meta)`` (mapped
-over all chosen generations in one compiled program: ``vmap`` on accelerators, ``lax.map`` on
-CPU, where XLA segfaults on the vmapped Brax measurement) with a fixed key, so every generation
+strategy mean ``theta [D_theta]`` and measures them with the engine's measurement program, the
+one ``meta-evo sweep`` uses (:func:`meta_evo.engine.make_grid_measure`: the chosen generations
+are grid points, in groups under ``sweep.memory_budget_mb``) with a fixed key, so every generation
 is scored on the same held-out tasks and reset keys: differences between generations come from
 ``theta``.
 
@@ -130,7 +130,7 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
     import jax
 
     from meta_evo.checkpoint import CheckpointError, abstract_state
-    from meta_evo.measure import make_measure
+    from meta_evo.engine import grid_devices, group_size, make_grid_measure, run_in_groups
 
     warn = warn or _warn
     t0 = time.perf_counter()
@@ -165,12 +165,13 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
                          "tasks...\n")
         sys.stderr.flush()
     seed = cfg.measure.seed if key_seed is None else key_seed
-    one = make_measure(meta)
-    if jax.default_backend() == "cpu":  # XLA:CPU segfaults on the vmapped Brax measurement
-        fn = jax.jit(lambda ts, k: jax.lax.map(lambda t: one(t, k), ts))
-    else:
-        fn = jax.jit(jax.vmap(one, (0, None)))
-    out = fn(jax.numpy.asarray(np.stack(thetas)), jax.random.PRNGKey(seed))
+    # the engine's measurement program, the one `meta-evo sweep` measures with: the checkpoints
+    # are a grid of points, run in groups sized to sweep.memory_budget_mb (the last padded)
+    measure = make_grid_measure(meta)
+    size = group_size(meta, len(gens), grid_devices(measure.mesh))
+    key = jax.random.PRNGKey(seed)
+    divs = np.full(len(gens), cfg.task.diversity, np.int32)
+    out = run_in_groups(lambda ts, ds: measure(ts, key, ds), (np.stack(thetas), divs), size)
     out = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
     scalars = [k for k, v in out.items() if v.ndim == 1]  # [n_steps]
     records = []
