@@ -20,7 +20,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from meta_evo import api, cli
-from meta_evo.config import Config, load_config
+from meta_evo.agents import AGENTS
+from meta_evo.config import BACKENDS, Config, load_config
+from meta_evo.learners import LEARNERS
+from meta_evo.strategies import STRATEGIES
+from meta_evo.tasks import FAMILIES
 
 ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=1",
             "learner.lifetime=2", "learner.candidates=2", "meta.population=4",
@@ -141,14 +145,11 @@ IMPOSSIBLE = {
     "checkpoint.keep": st.integers(-10**6, 0),
     "measure.heldout_tasks": st.integers(-10**6, 1),
     "seed": st.integers(-10**6, -1),
-    "task.family": IDENT.filter(lambda s: s not in ("reacher_goal", "halfcheetah_vel", "ant_dir",
-                                                    "hopper_vel", "analytic")),
-    "task.backend": IDENT.filter(lambda s: s not in ("spring", "positional", "generalized",
-                                                     "mjx")),
-    "agent.kind": IDENT.filter(lambda s: s not in ("mlp", "pd", "direct")),
-    "learner.kind": IDENT.filter(lambda s: s not in ("amortized", "es", "learned_es")),
-    "meta.strategy": IDENT.filter(lambda s: s not in ("Open_ES", "SimpleES", "SNES", "CMA_ES",
-                                                      "Sep_CMA_ES")),
+    "task.family": IDENT.filter(lambda s: s not in FAMILIES),
+    "task.backend": IDENT.filter(lambda s: s not in BACKENDS),
+    "agent.kind": IDENT.filter(lambda s: s not in AGENTS),
+    "learner.kind": IDENT.filter(lambda s: s not in LEARNERS),
+    "meta.strategy": IDENT.filter(lambda s: s not in STRATEGIES),
 }
 impossible = st.sampled_from(sorted(IMPOSSIBLE)).flatmap(
     lambda k: IMPOSSIBLE[k].map(lambda v: f"{k}={v!r}" if isinstance(v, float) else f"{k}={v}"))

@@ -44,8 +44,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from ..tasks.base import BraxFamily, Trajectory
-
-REWARD_CHANNELS = ("given", "shuffled", "blind")
+from .base import REWARD_CHANNELS
 
 
 class _Policy(nn.Module):
