@@ -69,6 +69,7 @@ def run(cfg: Config, out: str | Path | None = None, *, progress: bool | None = N
     previous ``result.program`` of the same ``meta``: no new compile). Returns a
     :class:`RunResult` (metrics per generation, final mean ``theta [D_theta]``, summary).
     """
+    _one_host()
     out_dir = create_run_dir(out) if out is not None else None
     meta = meta or Meta(cfg)
     state = meta.init(jax.random.PRNGKey(cfg.seed))
@@ -96,6 +97,7 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     """
     from meta_evo.checkpoint import Checkpoints
 
+    _one_host()
     warn = warn or _warn
     run_dir = Path(run_dir)
     cfg = read_run_config(run_dir)
@@ -132,6 +134,16 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     write_lines(run_dir / "metrics.jsonl", lines)
     return _drive(cfg, meta, program, state, step, lines, run_dir, ckpt, progress, stop_at,
                   resumed_from=step)
+
+
+def _one_host() -> None:
+    """A single run uses one host's devices (its meta-population sharded over them); a job of
+    several processes (``jax.distributed``) runs sweeps, whose grid spans every host."""
+    from meta_evo.distributed import process_count
+
+    if process_count() > 1:
+        raise RunDirError(f"a single run uses one host; this job has {process_count()} "
+                          "processes (jax.distributed): run `meta-evo sweep` across hosts")
 
 
 def _warn(msg: str) -> None:

@@ -148,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
                     res = resume_sweep(ns.run_dir, progress=not ns.quiet)
+                if res.report is None:  # another process of a multi-host job wrote it
+                    return 0
                 print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
                       f"{len(res.arms)} arms  report: {res.out_dir / 'report.md'}")
                 return 0
@@ -174,30 +176,39 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if ns.command == "sweep":
             default = "sweep_default"
+            from meta_evo.distributed import is_writer, process_count
+
             if config is None:
                 import jax
 
                 platform = jax.default_backend()  # after cpu_workaround: flags already set
                 if platform != "cpu":
                     default = "sweep_default_gpu"
-                    print(f"meta-evo: no config given; on {platform} the built-in default is "
-                          "the Brax reacher_goal gru sweep (sweep_default_gpu)")
+                    said = (f"meta-evo: no config given; on {platform} the built-in default is "
+                            "the Brax reacher_goal gru sweep (sweep_default_gpu)")
                 else:
-                    print("meta-evo: no config given; on cpu the built-in default is the "
-                          "analytic gru sweep (the Brax reacher_goal one needs an accelerator: "
-                          "configs/reacher_goal_gru.yaml)")
+                    said = ("meta-evo: no config given; on cpu the built-in default is the "
+                            "analytic gru sweep (the Brax reacher_goal one needs an accelerator: "
+                            "configs/reacher_goal_gru.yaml)")
+                if is_writer():  # one process of a multi-host job tells
+                    print(said)
             cfg = load_config(config, overrides, default=default)
             from meta_evo import api
             from meta_evo.runs import default_out
             from meta_evo.sweep import sweep
 
             api.enable_compilation_cache()
+            if process_count() > 1 and not ns.out:  # default_out is a timestamp per process
+                raise _UsageError("a multi-host sweep needs --out: the one run directory "
+                                  "every process shares")
             out = ns.out or default_out(cfg, "sweep")
             if cfg.sweep.train_regions:  # one sweep per training region, side by side
                 from meta_evo.regions import sweep_regions
 
                 with Signals():
                     parent, rep = sweep_regions(cfg, out, progress=not ns.quiet)
+                if not is_writer():
+                    return 0
                 print(f"region sweep finished: {parent}  {len(rep['regions'])} regions  "
                       f"report: {parent / 'report.md'}")
                 for s in rep["regions"]:
@@ -207,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
                 res = sweep(cfg, out, progress=not ns.quiet)
+            if not is_writer():  # process 0 writes and tells
+                return 0
             print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
                   f"{len(res.arms)} arms  {res.env_steps:,} env steps in {res.wall_s:.1f}s")
             for o in res.report["onsets"]:

@@ -44,11 +44,12 @@ _MIN_STATE_BYTES = 256
 
 # --- meshes and placement ------------------------------------------------------------------------
 def make_mesh(grid: int | None = None, pop: int = 1, devices=None) -> Mesh:
-    """A 2-D mesh ``(grid, pop)`` over ``devices`` (default: this process's local devices).
+    """A 2-D mesh ``(grid, pop)`` over ``devices`` (default: every device of the job, which is
+    this process's local devices unless ``jax.distributed`` runs several processes).
 
     ``grid`` defaults to ``len(devices) // pop``; ``grid * pop`` must equal the device count.
     """
-    devs = list(jax.local_devices() if devices is None else devices)
+    devs = list(jax.devices() if devices is None else devices)
     if grid is None:
         grid = len(devs) // pop
     if grid * pop != len(devs) or grid < 1 or pop < 1:
@@ -118,11 +119,18 @@ class GridProgram:
     arrays, the previous call's outputs and restored checkpoints share one jit signature.
     Outputs keep the grid axis sharded. A group's size must be a multiple of
     :func:`grid_devices`.
+
+    On a mesh that spans several processes (multi-host, :mod:`meta_evo.distributed`) every
+    process calls the program with the same host values: each builds the global arrays from its
+    own shards (``jax.make_array_from_callback``), computes its devices' share of the group, and
+    gets the whole outputs back as host arrays (``process_allgather``).
     """
 
     def __init__(self, fn: Callable, mesh: Mesh, layout: tuple[str, ...], donate=()):
         self.mesh = mesh
         self.layout = layout
+        here = jax.process_index()
+        self.multi_process = any(d.process_index != here for d in mesh.devices.flat)
         self._grid = NamedSharding(mesh, P(GRID))
         self._whole = NamedSharding(mesh, P())
         static = tuple(i for i, w in enumerate(layout) if w == "static")
@@ -137,14 +145,28 @@ class GridProgram:
                 if n % grid_devices(self.mesh):
                     raise ValueError(f"a group of {n} grid points does not divide over "
                                      f"{grid_devices(self.mesh)} devices (pad it: engine.groups)")
-                a = jax.device_put(a, self._grid)
+                a = self._put(a, self._grid)
             elif where == "whole":
-                a = jax.device_put(a, self._whole)
+                a = self._put(a, self._whole)
             out.append(a)
         return out
 
+    def _put(self, tree, sharding):
+        if not self.multi_process:
+            return jax.device_put(tree, sharding)
+
+        def glob(x):
+            host = np.asarray(x)
+            return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+        return jax.tree.map(glob, tree)
+
     def __call__(self, *args):
-        return self.jitted(*self.place(*args))
+        out = self.jitted(*self.place(*args))
+        if self.multi_process:
+            from jax.experimental import multihost_utils
+
+            return multihost_utils.process_allgather(out, tiled=True)
+        return out
 
     def lower(self, *args):
         return self.jitted.lower(*self.place(*args))
@@ -187,7 +209,8 @@ def make_grid_measure(meta, traces: dict | None = None, mesh: Mesh | None = None
 def run_mesh(meta, devices=None) -> Mesh:
     """The mesh of a single run, a grid of one point: every local device on the ``pop`` axis
     when the meta-population divides over them (each device runs ``M / devices`` members'
-    lifetimes), else the first device alone."""
+    lifetimes), else the first device alone. (A multi-host job runs sweeps: see
+    :func:`meta_evo.api.run`.)"""
     devs = list(jax.local_devices() if devices is None else devices)
     if len(devs) > 1 and meta.population % len(devs) == 0:
         return make_mesh(grid=1, pop=len(devs), devices=devs)

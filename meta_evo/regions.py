@@ -79,17 +79,20 @@ def sweep_regions(cfg: Config, out: str | Path, *, progress: bool | None = None,
                   resume: bool = False) -> tuple[Path, dict]:
     """Run (or with ``resume``, continue) one sweep per region of ``cfg.sweep.train_regions``
     under ``out``; returns ``(parent, report)``."""
+    from meta_evo.distributed import barrier, is_writer
     from meta_evo.lock import acquire
     from meta_evo.runs import create_run_dir, write_config
     from meta_evo.sweep import resume_sweep, sweep
 
-    if resume:
-        parent = Path(out)
-        acquire(parent)
-    else:
-        parent = create_run_dir(out)
-        write_config(parent, cfg)
+    parent = Path(out)
+    if is_writer():  # in a multi-host job process 0 alone writes; every process computes
+        if resume:
+            acquire(parent)
+        else:
+            create_run_dir(out)
+            write_config(parent, cfg)
     for region in cfg.sweep.train_regions:
+        barrier(f"meta-evo region {region}")  # every process sees the same directory state
         sub = region_dir(parent, region)
         if (sub / "report.json").is_file():
             continue  # finished
@@ -97,4 +100,7 @@ def sweep_regions(cfg: Config, out: str | Path, *, progress: bool | None = None,
             resume_sweep(sub, progress=progress)
         else:
             sweep(region_config(cfg, region), sub, progress=progress)
+    barrier("meta-evo region reports")
+    if not is_writer():
+        return parent, {}
     return parent, write_region_report(parent, cfg)

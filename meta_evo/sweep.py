@@ -44,6 +44,7 @@ import numpy as np
 
 from meta_evo.config import Config
 from meta_evo.cpu_flags import cpu_workaround
+from meta_evo.distributed import barrier, is_writer, process_count
 from meta_evo.driver import Chunk, OnChunk, drive
 from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-exported
     grid_devices,
@@ -414,21 +415,25 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
 
     eigen_off = cpu_workaround()
     maybe_initialize_distributed()  # multi-host when the environment asks; before any JAX work
+    writer = is_writer()  # process 0 writes the run directory; every process computes
     if resume_dir is not None:
         out_dir = Path(resume_dir)
     else:
-        out_dir = create_run_dir(out) if out is not None else None
+        out_dir = create_run_dir(out) if out is not None and writer else None
         if out_dir is not None:
             write_config(out_dir, cfg)
-    show = cfg.log.progress if progress is None else progress
+        barrier("meta-evo run directory")  # created before any other process looks at it
+        out_dir = Path(out) if out is not None else None
+    show = (cfg.log.progress if progress is None else progress) and writer
     t0, c0 = time.perf_counter(), time.process_time()
     grid = make_grid(cfg)
     line = _Line(show)
-    mesh = make_mesh()  # every local device on the grid axis (one device: trivial)
+    mesh = make_mesh()  # every device of the job on the grid axis (one device: trivial)
     devices = grid_devices(mesh)
     progs = arm_programs(cfg, arms_of(cfg), mesh)
     ckpt = None if out_dir is None else SweepCheckpoint(
-        out_dir / "sweep_state", cfg, {name: p.meta for name, p in progs.items()}, stop_after)
+        out_dir / "sweep_state", cfg, {name: p.meta for name, p in progs.items()}, stop_after,
+        write=writer)
     # one group size for every arm (a multiple of the devices), so a shared measurement program
     # sees one shape
     size = min(group_size(p.meta, grid.size, devices) for p in progs.values())
@@ -437,8 +442,9 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
                       wall_s=time.perf_counter() - t0,
                       env_steps=sum(a.env_steps for a in arms.values()), devices=devices)
-    if out_dir is not None:
+    if out_dir is not None and writer:
         save_arrays(out_dir / "sweep.npz", res)
+    report = report and writer  # the others computed the same arrays; one report
     if report:
         from meta_evo.report import build_report, write_report
 
@@ -446,6 +452,7 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
         res.report["cpu_s"] = round(time.process_time() - c0, 1)
         res.report["platform"]["xla_flags"] = os.environ.get("XLA_FLAGS", "")
         res.report["platform"]["device_count"] = devices  # the devices the grid was sharded over
+        res.report["platform"]["process_count"] = process_count()
         res.report["platform"]["cpu_multi_thread_eigen_off"] = eigen_off
         if out_dir is not None:
             write_report(out_dir, res.report)
@@ -483,7 +490,9 @@ def resume_sweep(run_dir: str | Path, *, progress: bool | None = None,
     cfg = read_run_config(run_dir)
     if not (run_dir / "sweep_state").is_dir():
         raise RunDirError(f"{run_dir}: no sweep checkpoint to resume from")
-    acquire(run_dir)  # one writer at a time; held until the process exits
+    maybe_initialize_distributed()
+    if is_writer():  # in a multi-host job process 0 alone writes (and locks)
+        acquire(run_dir)  # one writer at a time; held until the process exits
     if (run_dir / "report.json").is_file():
         raise RunDirError(f"{run_dir}: this sweep has finished (report.json exists)")
     check_resumable(run_dir, cfg)

@@ -173,12 +173,22 @@ class SweepCheckpoint:
     ``stop_after``: raise :class:`SweepInterrupted` after that many saves (tests). After every
     save, a SIGINT/SIGTERM caught by an entered :class:`meta_evo.runs.Signals` stops the sweep
     the same way (with the resume command on stderr).
+
+    In a multi-host job every process holds one (each counts its saves and stops alike), but
+    only the writer (``write=True``, process 0) writes; on load the writer goes first (moving
+    damage aside) and the others read after it (:func:`meta_evo.distributed.barrier`), each
+    through its own orbax manager.
     """
 
     def __init__(self, root: str | Path, cfg=None, metas: dict | None = None,
-                 stop_after: int | None = None, warn=None):
+                 stop_after: int | None = None, warn=None, write: bool = True):
+        from meta_evo.distributed import process_count
+
         self.root = Path(root).absolute()
-        self.root.mkdir(exist_ok=True)
+        self.write = write
+        self.processes = process_count()
+        if write:
+            self.root.mkdir(exist_ok=True)
         self.cfg, self.metas = cfg, dict(metas or {})
         self.saves = 0
         self.stop_after = stop_after
@@ -192,10 +202,20 @@ class SweepCheckpoint:
             import orbax.checkpoint as ocp
             from orbax.checkpoint import checkpoint_managers as cm
 
+            multi = {}
+            if self.processes > 1:  # this process alone: no barrier with the others
+                import jax
+
+                me = jax.process_index()
+                multi["multiprocessing_options"] = ocp.options.MultiprocessingOptions(
+                    primary_host=me, active_processes={me})
+            if self.write:  # made here: orbax cannot create it for one of several processes
+                (self.root / arm).mkdir(parents=True, exist_ok=True)
             with _quiet():
                 opts = ocp.CheckpointManagerOptions(
-                    enable_async_checkpointing=False, create=True,
-                    preservation_policy=cm.LatestN(n=KEEP), cleanup_tmp_directories=False)
+                    enable_async_checkpointing=False, create=False,
+                    preservation_policy=cm.LatestN(n=KEEP), cleanup_tmp_directories=False,
+                    **multi)
                 self._mgrs[arm] = ocp.CheckpointManager(self.root / arm,
                                                         item_names=(ARRAYS, EXTRA), options=opts)
         return self._mgrs[arm]
@@ -222,21 +242,23 @@ class SweepCheckpoint:
         """Write the next checkpoint of ``arm`` (blocking, atomic; prunes to :data:`KEEP`)."""
         import orbax.checkpoint as ocp
 
+        from meta_evo.distributed import agreed_signal
         from meta_evo.runs import signal_received
 
-        structure, arrays = encode(payload)
-        specs = {k: [a.dtype.str, list(a.shape)] for k, a in arrays.items()}
-        extra = {"format": FORMAT, "arm": arm, "structure": structure, "specs": specs,
-                 "config": self.cfg.to_dict() if self.cfg is not None else None,
-                 "sha256": _digest(structure, specs, arrays)}
-        steps = self.steps(arm)
-        step = steps[-1] + 1 if steps else 0
-        mgr = self._mgr(arm)
-        mgr.save(step, force=True, args=ocp.args.Composite(
-            **{ARRAYS: ocp.args.StandardSave(arrays), EXTRA: ocp.args.JsonSave(extra)}))
-        mgr.wait_until_finished()
+        if self.write:
+            structure, arrays = encode(payload)
+            specs = {k: [a.dtype.str, list(a.shape)] for k, a in arrays.items()}
+            extra = {"format": FORMAT, "arm": arm, "structure": structure, "specs": specs,
+                     "config": self.cfg.to_dict() if self.cfg is not None else None,
+                     "sha256": _digest(structure, specs, arrays)}
+            steps = self.steps(arm)
+            step = steps[-1] + 1 if steps else 0
+            mgr = self._mgr(arm)
+            mgr.save(step, force=True, args=ocp.args.Composite(
+                **{ARRAYS: ocp.args.StandardSave(arrays), EXTRA: ocp.args.JsonSave(extra)}))
+            mgr.wait_until_finished()
         self.saves += 1
-        signum = signal_received()
+        signum = agreed_signal(signal_received())
         if signum is not None:
             run_dir = shlex.quote(str(self.root.parent))
             sys.stderr.write(f"meta-evo: sweep interrupted in the {arm} arm; resume with: "
@@ -314,6 +336,19 @@ class SweepCheckpoint:
         A damaged checkpoint is reported (one warning), moved aside and the previous one used;
         a checkpoint whose config differs from ``cfg`` raises RunDirError.
         """
+        if self.processes == 1:
+            return self._load(arm)
+        from meta_evo.distributed import barrier
+
+        if not self.write:
+            barrier(f"meta-evo sweep state {arm}")  # the writer has moved any damage aside
+            return self._load(arm)
+        try:
+            return self._load(arm)
+        finally:  # also when it raises: the others are not left waiting
+            barrier(f"meta-evo sweep state {arm}")
+
+    def _load(self, arm: str) -> dict | None:
         if not (self.root / arm).is_dir():
             return None
         for p in self.partial_writes(arm):

@@ -7,7 +7,10 @@ The sharded runs happen in subprocesses with ``XLA_FLAGS=--xla_force_host_platfo
   (report.json ``platform.device_count``), its groups are a multiple of 4 (the last one
   padded), each arm compiles once, and its ``sweep.npz`` equals a one-device run within 1e-4;
 - the engine's grid chunk with the grid x population axes over 2 x 2 devices equals the
-  single-device program.
+  single-device program;
+- a multi-host job: two processes (``jax.distributed`` on localhost, 2 devices each, gloo
+  collectives) run the same ``meta-evo sweep --out DIR``; the grid spans the 4 devices of both,
+  process 0 alone writes DIR, and its ``sweep.npz`` equals the one-device run within 1e-4.
 """
 
 import json
@@ -100,6 +103,57 @@ def test_cli_sweep_four_devices_equal_one(cli_sweeps):
         worst = max(worst, d)
         assert d < 1e-4, (k, d)
     print(f"max |4 devices - 1 device| over sweep.npz: {worst:.3g}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def multi_host(tmp_path_factory, cli_sweeps):
+    """The sweep as a job of two processes sharing one run directory (after cli_sweeps, so the
+    2 cores are not shared by four processes at once)."""
+    out = tmp_path_factory.mktemp("multihost") / "run"
+    port = _free_port()
+    procs = []
+    for pid in range(2):
+        env = _env("--xla_force_host_platform_device_count=2")
+        env.update(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+                   JAX_PROCESS_ID=str(pid))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "meta_evo.cli", "sweep", *SWEEP, "--out", str(out),
+             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    outs = []
+    for p in procs:
+        o, e = p.communicate(timeout=900)
+        assert p.returncode == 0, e[-3000:]
+        outs.append(o)
+    rep = json.loads((out / "report.json").read_text())
+    with np.load(out / "sweep.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return out, rep, arrays, outs
+
+
+def test_multi_host_sweep_spans_both_processes_and_equals_one_device(multi_host, cli_sweeps):
+    out, rep, arrays, outs = multi_host
+    assert rep["platform"]["process_count"] == 2
+    assert rep["platform"]["device_count"] == 4  # 2 processes x 2 devices on the grid axis
+    for name, t in rep["timings"].items():
+        assert t["group_size"] == 4 and t["groups"] == 2, (name, t)
+    assert "sweep finished" in outs[0] and "sweep finished" not in outs[1]  # process 0 tells
+    one = cli_sweeps["one"][1]
+    assert arrays.keys() == one.keys()
+    for k in arrays:
+        a, b = np.asarray(arrays[k], np.float64), np.asarray(one[k], np.float64)
+        assert a.shape == b.shape, k
+        assert np.array_equal(np.isnan(a), np.isnan(b)), k
+        assert float(np.max(np.abs(np.nan_to_num(a - b)), initial=0.0)) < 1e-4, k
+    # one writer: a single lock file, one sweep state
+    assert (out / "sweep_state" / "learner").is_dir()
 
 
 POP_SCRIPT = textwrap.dedent("""
