@@ -286,3 +286,22 @@ def test_maybe_initialize_distributed(monkeypatch):
     monkeypatch.setattr(distributed, "_distributed", False)
     assert distributed.maybe_initialize_distributed(env={"META_EVO_DISTRIBUTED": "1"}) is True
     assert seen[-1] == {}  # cluster auto-detection
+
+
+def test_single_run_and_unnamed_sweep_refused_in_a_multi_host_job(monkeypatch, tmp_path, capsys):
+    """A single run stays on one host, and a multi-host sweep needs the one shared --out (the
+    default is a per-process timestamp): one line, exit 2, nothing written."""
+    from meta_evo import api, cli
+    from meta_evo.config import builtin_config_path, load_config
+    from meta_evo.runs import RunDirError
+
+    monkeypatch.setattr(distributed, "process_count", lambda: 2)
+    cfg = load_config(builtin_config_path("sweep_default"), SWEEP)
+    with pytest.raises(RunDirError, match="single run uses one host"):
+        api.run(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", *SWEEP]) == 2
+    err = capsys.readouterr().err
+    assert "multi-host sweep needs --out" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
