@@ -338,14 +338,17 @@ def mode_single(args, meter) -> dict:
 
 
 # --- mode: sweep ---------------------------------------------------------------------------------
+_VINIT: dict = {}
+
+
 def grid_args(meta, g: int, seed: int = 0):
     """``g`` grid points: elite fractions spread over (0, 1] crossed with diversities {1, 0}."""
     press = np.linspace(0.1, 1.0, max(1, (g + 1) // 2), dtype=np.float32)
     pressures = np.resize(np.repeat(press, 2), g).astype(np.float32)
     diversities = np.resize(np.array([1, 0], np.int32), g)
-    if not hasattr(meta, "_bench_vinit"):  # one jit (one compile) per Meta
-        meta._bench_vinit = jax.jit(jax.vmap(meta.init))
-    vinit = meta._bench_vinit
+    if id(meta) not in _VINIT:  # one jit (one compile) per Meta, kept beside it
+        _VINIT[id(meta)] = (meta, jax.jit(jax.vmap(meta.init)))
+    vinit = _VINIT[id(meta)][1]
     states = vinit(jax.random.split(jax.random.PRNGKey(seed), g))
     return states, jnp.asarray(pressures), jnp.asarray(diversities)
 
