@@ -118,15 +118,7 @@ def multi_host(tmp_path_factory, cli_sweeps):
     """The sweep as a job of two processes sharing one run directory (after cli_sweeps, so the
     2 cores are not shared by four processes at once)."""
     out = tmp_path_factory.mktemp("multihost") / "run"
-    port = _free_port()
-    procs = []
-    for pid in range(2):
-        env = _env("--xla_force_host_platform_device_count=2")
-        env.update(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
-                   JAX_PROCESS_ID=str(pid))
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "meta_evo.cli", "sweep", *SWEEP, "--out", str(out),
-             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    procs = _start_job(SWEEP, out, _free_port())
     outs = []
     for p in procs:
         o, e = p.communicate(timeout=900)
@@ -136,6 +128,66 @@ def multi_host(tmp_path_factory, cli_sweeps):
     with np.load(out / "sweep.npz") as z:
         arrays = {k: z[k] for k in z.files}
     return out, rep, arrays, outs
+
+
+def _start_job(args, out_or_dir, port, command="sweep"):
+    procs = []
+    for pid in range(2):
+        env = _env("--xla_force_host_platform_device_count=2")
+        env.update(JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2",
+                   JAX_PROCESS_ID=str(pid))
+        argv = ([command, *args, "--out", str(out_or_dir)] if command == "sweep"
+                else [command, str(out_or_dir)])
+        procs.append(subprocess.Popen([sys.executable, "-m", "meta_evo.cli", *argv, "--quiet"],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env=env))
+    return procs
+
+
+def test_multi_host_sweep_interrupted_then_resumed_equals_one_device(tmp_path):
+    """SIGINT to both processes of a multi-host sweep: both stop after the same checkpoint (the
+    signal is agreed by a collective) with exit 130; ``meta-evo resume`` on both finishes it,
+    and its arrays equal an uninterrupted one-device sweep within 1e-4."""
+    import signal
+    import time
+
+    longer = [a for a in SWEEP if not a.startswith("meta.generations")] + [
+        "meta.generations=60"]
+    out = tmp_path / "job"
+    procs = _start_job(longer, out, _free_port())
+    ref = subprocess.Popen([sys.executable, "-m", "meta_evo.cli", "sweep", *longer, "--out",
+                            str(tmp_path / "ref"), "--quiet"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, env=_env(None))
+    state = out / "sweep_state" / "learner"
+    deadline = time.time() + 600
+    def saves() -> int:  # the newest sweep-state step (steps count the saves; 2 are kept)
+        steps = [int(p.name) for p in state.iterdir() if p.name.isdigit()] if state.is_dir() \
+            else []
+        return max(steps, default=-1)
+
+    while time.time() < deadline and saves() < 3:  # a few chunks into the learner arm
+        ended = [p for p in procs if p.poll() is not None]
+        assert not ended, ("the job ended before it was interrupted: "
+                           + ended[0].communicate()[1][-2000:])
+        time.sleep(0.1)
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 130, err[-3000:]
+        assert "resume with: meta-evo resume" in err
+    assert not (out / "report.json").exists()
+    for p in _start_job(None, out, _free_port(), command="resume"):
+        _, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-3000:]
+    _, err = ref.communicate(timeout=900)
+    assert ref.returncode == 0, err[-3000:]
+    with np.load(out / "sweep.npz") as a, np.load(tmp_path / "ref" / "sweep.npz") as b:
+        assert set(a.files) == set(b.files)
+        for k in a.files:
+            x, y = np.asarray(a[k], np.float64), np.asarray(b[k], np.float64)
+            assert x.shape == y.shape and np.array_equal(np.isnan(x), np.isnan(y)), k
+            assert float(np.max(np.abs(np.nan_to_num(x - y)), initial=0.0)) < 1e-4, k
 
 
 def test_multi_host_sweep_spans_both_processes_and_equals_one_device(multi_host, cli_sweeps):
