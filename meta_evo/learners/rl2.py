@@ -173,7 +173,9 @@ class RL2:
         if not record:
             def play(pc, k):
                 pc = pc.replace(start=jnp.ones(()))
-                return _play(fam, act, pc, tau, jax.random.fold_in(key, k), self.T, feed)
+                pc, ret, _ = fam.rollout_record(act, pc, tau, jax.random.fold_in(key, k),
+                                                self.T, feed, keep=False)
+                return pc, ret
 
             _, returns = jax.lax.scan(play, self.init_carry(), jnp.arange(self.K))
             return {"returns": returns, "nan": jnp.sum(~jnp.isfinite(returns)).astype(jnp.int32)}
@@ -196,24 +198,3 @@ class RL2:
                                            jnp.arange(self.K))
         nan = jnp.sum(~jnp.isfinite(returns)).astype(jnp.int32)
         return {"returns": returns, "final": final, "nan": nan}
-
-
-def _play(fam: BraxFamily, act, carry, tau, key, episode_length: int, feed):
-    """``BraxFamily.rollout_record`` without the trajectory: ``(carry, ret)``, the same float
-    operations step by step (so the same return), nothing stored per step."""
-    ps = fam.env.reset(key).pipeline_state
-
-    def body(c, _):
-        ps, alive, ret, carry = c
-        carry, action = act(carry, fam.observe(ps))
-        ps1 = fam.env.pipeline_step(ps, action)
-        rec0, rec1 = fam.record(ps), fam.record(ps1)
-        r = fam.reward(rec0, rec1, action, tau)
-        ret = ret + alive * r
-        carry = feed(carry, dict(rec0=rec0, rec1=rec1, action=action, reward=r, alive=alive))
-        alive = alive * fam.healthy(rec1)
-        return (ps1, alive, ret, carry), None
-
-    (_, _, ret, carry), _ = jax.lax.scan(body, (ps, jnp.ones(()), jnp.zeros(()), carry), None,
-                                         length=episode_length)
-    return carry, ret

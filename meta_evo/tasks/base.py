@@ -313,7 +313,7 @@ class BraxFamily(TaskFamily):
         return ret
 
     def rollout_record(self, act: Callable, carry, tau: jax.Array, key: jax.Array,
-                       episode_length: int, feed: Callable | None = None):
+                       episode_length: int, feed: Callable | None = None, keep: bool = True):
         """One recorded episode of a stateful policy on task ``tau``.
 
         ``act(carry, obs) -> (carry, action)``; after each step ``feed(carry, tr) -> carry``
@@ -321,7 +321,9 @@ class BraxFamily(TaskFamily):
         records before and after the step, the reward under ``tau`` and the weight ``alive`` it
         has in the return. Returns ``(carry, ret, traj)``: the policy's final carry, the return
         under ``tau`` (the same float ops as ``rollout``, NaN if the physics blew up) and the
-        :class:`Trajectory`, with ``score(traj, tau) == ret`` exactly.
+        :class:`Trajectory`, with ``score(traj, tau) == ret`` exactly. ``keep=False`` stores
+        nothing per step (the trajectory is None; the same float operations, so the same return):
+        what meta-fitness runs.
         """
         ps = self.env.reset(key).pipeline_state
 
@@ -335,13 +337,15 @@ class BraxFamily(TaskFamily):
             if feed is not None:
                 carry = feed(carry, dict(rec0=rec0, rec1=rec1, action=action, reward=r,
                                          alive=alive))
-            out = (rec1, action, alive)
+            out = (rec1, action, alive) if keep else None
             alive = alive * self.healthy(rec1)
             return (ps1, alive, ret, carry), out
 
         init = (ps, jnp.ones(()), jnp.zeros(()), carry)
-        (_, _, ret, carry), (recs, actions, alive) = jax.lax.scan(
-            body, init, None, length=episode_length)
+        (_, _, ret, carry), outs = jax.lax.scan(body, init, None, length=episode_length)
+        if not keep:
+            return carry, ret, None
+        recs, actions, alive = outs
         states = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), self.record(ps), recs)
         return carry, ret, Trajectory(states=states, actions=actions, alive=alive)
 
