@@ -9,8 +9,12 @@ Higher scores are better everywhere. Nothing here imports ``meta_evo``.
   matrices (Kirsch et al. 2022), with Wilson intervals over seeds.
 - ``generalization``: outcome of the distribution-shift experiment (goal generalizes,
   pseudo-aligned, capability only, no optimization), in and out of distribution.
+- ``pursuit``: which objective an answer pursues out of distribution: the proxy margin and the
+  capability-invariant proxy pull.
 - ``emergence``: onset of a metric above its control along a sweep: exact sign-flip tests,
   fixed-sequence onset, trend test, unconditional bootstrap intervals.
+- ``identification``: which algorithm a learner runs: Bayes posterior means of its task from
+  its own lifetime history, over its training pool or the full prior (Raventós et al. 2023).
 """
 
 from kernels.emergence import (
@@ -28,6 +32,13 @@ from kernels.generalization import (
     classify_outcome,
     generalization_outcome,
 )
+from kernels.identification import (
+    analytic_posterior_mean,
+    analytic_predictions,
+    log_likelihood,
+    posterior_mean,
+    posterior_weights,
+)
 from kernels.objective import (
     behavioral_objective,
     lifetime_gain,
@@ -36,6 +47,7 @@ from kernels.objective import (
     update_alignment,
 )
 from kernels.power import online_share, optimization_power_bits
+from kernels.pursuit import proxy_margin, proxy_pull, pull_slopes
 from kernels.regime import (
     REGIME_NAMES,
     RegimeResult,
@@ -63,6 +75,8 @@ __all__ = [
     "OutcomeResult",
     "REGIME_NAMES",
     "RegimeResult",
+    "analytic_posterior_mean",
+    "analytic_predictions",
     "behavioral_objective",
     "beta_for_intensity",
     "boltzmann_weights",
@@ -75,10 +89,16 @@ __all__ = [
     "generalization_outcome",
     "level_pvalues",
     "lifetime_gain",
+    "log_likelihood",
     "objective_sensitivity",
     "online_share",
     "optimization_power_bits",
+    "posterior_mean",
+    "posterior_weights",
+    "proxy_margin",
+    "proxy_pull",
     "proxy_share",
+    "pull_slopes",
     "regime_from_matrices",
     "row_spread",
     "selection_intensity",

@@ -113,8 +113,67 @@ def _warn(msg: str) -> None:
     sys.stderr.write(f"meta-evo: warning: {msg}\n")
 
 
+def reference_comparison(run: Run, theta: np.ndarray, reference: str | Path, key) -> dict:
+    """This run's out-of-region statistics (proxy pull, margin, share of answers leaving the
+    region, OOD sensitivity and accuracy) beside a reference run's, both measured by this
+    run's program (the same held-out tasks and proxy columns). A description: one seed per
+    arm cannot be tested (the exact sign-flip test needs 2^-S <= alpha, S >= 5 seeds), which
+    is what a sweep with ``sweep.reference: unrestricted`` gives."""
+    import jax
+
+    from meta_evo.measure import make_measure
+    from meta_evo.report.which_objective import SHOWN
+
+    ref = load_run(reference)
+    cfg, rcfg = run.config, ref.config
+    if rcfg.task.train_region != "none":
+        raise RunDirError(f"{ref.path}: a reference run is evolved without a training region "
+                          f"(task.train_region: none), this one has {rcfg.task.train_region!r}")
+    if (rcfg.learner.kind, ref.meta.theta_size) != (cfg.learner.kind, run.meta.theta_size):
+        raise RunDirError(f"{ref.path}: the reference must be the same learner "
+                          f"({cfg.learner.kind}, {run.meta.theta_size} weights); it is "
+                          f"{rcfg.learner.kind} with {ref.meta.theta_size}")
+    measure = jax.jit(make_measure(run.meta))
+    got = {name: measure(np.asarray(th), key, cfg.task.diversity)
+           for name, th in (("run", theta), ("reference", ref.mean_theta()))}
+    rows = {m: {"run": to_py(got["run"][m]), "reference": to_py(got["reference"][m])}
+            for m in SHOWN if m in got["run"]}
+    for r in rows.values():
+        ok = r["run"] is not None and r["reference"] is not None
+        r["excess"] = to_py(r["run"] - r["reference"]) if ok else None
+    return {"reference_dir": str(ref.path), "reference_generation": ref.steps[-1],
+            "rows": rows, "verdict": None,
+            "why_no_verdict": "one seed per arm: the verdict is an exact sign-flip test over "
+                              ">= 5 seeds; run `meta-evo sweep` on this config (its reference "
+                              "arm is this comparison, once per seed)"}
+
+
+def reference_markdown(comp: dict | None, region: str) -> str:
+    """The comparison's table, or what the verdict needs when no reference run was given."""
+    if comp is None:
+        return ("\n## Which objective\n\nNo verdict: it compares this run with a reference "
+                "evolved without the training region, over seeds. Pass `--reference "
+                "REF_RUN_DIR` (the same config with `task.train_region=none`) to see this "
+                "run's proxy pull and margin beside the reference's, or run `meta-evo sweep` on "
+                f"this config (region `{region}`: its reference arm is evolved automatically).\n")
+    lines = ["", "## Which objective (description, not a verdict)", "",
+             f"Reference: `{comp['reference_dir']}` (generation "
+             f"{comp['reference_generation']}), measured by this run's program. "
+             f"No verdict: {comp['why_no_verdict']}.", "",
+             "| statistic (out of the region) | this run | reference | excess |",
+             "|---|---|---|---|"]
+
+    def f(x):
+        return "—" if x is None else f"{x:+.3f}"
+
+    for m, r in comp["rows"].items():
+        lines.append(f"| {m} | {f(r['run'])} | {f(r['reference'])} | {f(r['excess'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bool = True,
-            key_seed: int | None = None, warn=None, echo: bool | None = None) -> dict:
+            key_seed: int | None = None, warn=None, echo: bool | None = None,
+            reference: str | Path | None = None) -> dict:
     """Rerun the measurement kernels at checkpoint generations ``steps`` (default: all kept).
 
     Writes ``RUN_DIR/analysis.json`` (per generation: the kernel scalars, the mean lifetime
@@ -198,10 +257,19 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
         "steps": records,
         "wall_s": round(time.perf_counter() - t0, 3),
     }
+    region = cfg.task.train_region
+    if reference is not None and region == "none":
+        raise RunDirError(f"{run.path}: --reference compares a run with a training region "
+                          "against one without; this run has none")
+    if region != "none":
+        result["reference"] = (None if reference is None else
+                               reference_comparison(run, thetas[-1], reference, key))
     write_json(run.path / "analysis.json", result)
     from meta_evo.report.objective import checkpoint_markdown
 
     md = checkpoint_markdown(regimes, outcomes, str(run.path))
+    if region != "none":
+        md += reference_markdown(result["reference"], region)
     (run.path / "analysis.md").write_text(md)
     if progress if echo is None else echo:
         sys.stdout.write(md + "\n")

@@ -32,6 +32,7 @@ from meta_evo.runs import (
     create_run_dir,
     metrics_rows,
     platform_info,
+    provenance,
     read_run_config,
     to_py,
     versions,
@@ -43,9 +44,16 @@ from meta_evo.runs import (
 DEFAULT_CACHE = Path.home() / ".cache" / "meta-evo" / "jax"
 
 
-def enable_compilation_cache(path: str | os.PathLike | None = None) -> str:
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | None:
     """Turn on JAX's persistent compilation cache (``$JAX_COMPILATION_CACHE_DIR`` or
-    ``~/.cache/meta-evo/jax``): a Brax program compiled once is reused by later processes."""
+    ``~/.cache/meta-evo/jax``): a Brax program compiled once is reused by later processes.
+
+    ``META_EVO_COMPILATION_CACHE=off`` (or ``0``) leaves it off and returns None: no cache
+    loads, so none of the XLA:CPU AOT loader's log lines (README, troubleshooting), at the
+    cost of compiling every program in every process."""
+    if path is None and os.environ.get("META_EVO_COMPILATION_CACHE", "").lower() in (
+            "0", "off", "false", "no"):
+        return None
     where = str(path or os.environ.get("JAX_COMPILATION_CACHE_DIR") or DEFAULT_CACHE)
     Path(where).mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", where)
@@ -290,6 +298,7 @@ def _drive(cfg: Config, meta: Meta, program, state, start: int, lines: list[str]
         "checkpoints": ckpt.steps() if ckpt is not None else [],
         "versions": versions(),
         "platform": platform_info(),
+        "provenance": provenance(),
     }
     if out_dir is not None:
         write_json(out_dir / "summary.json", result.summary)

@@ -9,8 +9,10 @@ silences known third-party warnings a user can do nothing about (:func:`quiet_th
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
+from pathlib import Path
 
 EXIT_USAGE = 2
 # (category, message regex, module regex) of third-party warnings that are noise to a user of
@@ -33,8 +35,35 @@ def quiet_third_party() -> None:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2
+        m = re.search(r"invalid choice: '(.*)' \(choose from (.*)\)$", str(message))
+        if m:  # an unknown subcommand: the closest one
+            from meta_evo.config import did_you_mean
+
+            message += did_you_mean(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
         sys.stderr.write(f"meta-evo: error: {_one_line(message)}\n")
         raise SystemExit(EXIT_USAGE)
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse ``argv`` with options and positionals in any order: ``run CONFIG --out DIR
+    key=value`` as well as ``run --out DIR CONFIG key=value``. A subcommand's ``args``
+    positional takes its first run of positionals; argparse hands back the later ones as
+    unrecognized, and they are appended in order (an override given later still wins).
+    Unknown options stay errors (with the closest option of the subcommand)."""
+    ns, extra = parser.parse_known_args(argv)
+    if extra and hasattr(ns, "args") and not any(e.startswith("-") for e in extra):
+        ns.args = [*(ns.args or []), *extra]
+    elif extra:
+        hint = ""
+        opts = [o for a in getattr(parser, "_meta_evo_sub", {}).get(ns.command, ())
+                for o in a.option_strings if o.startswith("--")]
+        bad = next((e.split("=", 1)[0] for e in extra if e.startswith("--")), None)
+        if bad is not None and opts:
+            from meta_evo.config import did_you_mean
+
+            hint = did_you_mean(bad, opts)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    return ns
 
 
 def _split(args: list[str]) -> tuple[str | None, list[str]]:
@@ -60,31 +89,179 @@ def _one_line(message) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="meta-evo", description="Meta-evolve base optimizers on Brax physics and "
-                "measure when they become learned optimizers.")
+    from meta_evo.provenance import meta_evo_version
+
+    p = _Parser(prog="meta-evo", allow_abbrev=False,
+                description="Meta-evolve base optimizers on Brax physics and measure when they "
+                "become learned optimizers. Options and CONFIG/key=value arguments may come in "
+                "any order.")
+    p.add_argument("--version", action="version", version=f"meta-evo {meta_evo_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    dry = ("print what would run (env steps, grid points, groups, memory per group, an "
+           "estimated wall time on this platform) and exit; compiles no program and "
+           "writes nothing")
     r = sub.add_parser("run", help="run one meta-evolution (default: configs/quickstart.yaml)")
     r.add_argument("args", nargs="*", metavar="[CONFIG] [key=value ...]")
     r.add_argument("--out", help="run directory to create (must not exist)")
     r.add_argument("--quiet", action="store_true", help="no progress line")
+    r.add_argument("--dry-run", action="store_true", help=dry)
     rs = sub.add_parser("resume", help="continue a killed or interrupted run from its latest "
                         "good checkpoint (exit 130/143 if interrupted again)")
     rs.add_argument("run_dir", metavar="RUN_DIR")
     rs.add_argument("--quiet", action="store_true", help="no progress line")
     an = sub.add_parser("analyze", help="rerun the measurement kernels on a run's checkpoints; "
                         "writes RUN_DIR/analysis.json and RUN_DIR/analysis/*.png")
-    an.add_argument("run_dir", metavar="RUN_DIR")
-    an.add_argument("--step", type=int, nargs="+", action="extend", metavar="N",
+    an.add_argument("run_dir", metavar="RUN_DIR", nargs="?")
+    # read as text, so that RUN_DIR may follow the steps (``--step 2 4 RUN_DIR``): _analyze_args
+    an.add_argument("--step", nargs="+", action="extend", metavar="N",
                     help="checkpoint generations to analyze (default: all kept checkpoints)")
+    an.add_argument("--reference", metavar="REF_RUN_DIR",
+                    help="a run of the same learner evolved without the training region: its "
+                    "out-of-region statistics beside this run's (which objective)")
     an.add_argument("--quiet", action="store_true", help="no progress output")
     sw = sub.add_parser("sweep", help="sweep selection pressure (x seeds x task diversity) with "
                         "a reward-channel control arm; writes report.json, report.md and plots "
                         "(default by platform: on CPU the analytic gru sweep, ~5 min on 2 cores; "
                         "on an accelerator the Brax reacher_goal gru sweep)")
     sw.add_argument("args", nargs="*", metavar="[CONFIG] [key=value ...]")
-    sw.add_argument("--out", help="run directory to create (must not exist)")
+    sw.add_argument("--out", help="run directory to create (must not exist, unless "
+                    "--resume-if-exists)")
     sw.add_argument("--quiet", action="store_true", help="no progress line")
+    sw.add_argument("--dry-run", action="store_true", help=dry)
+    sw.add_argument("--resume-if-exists", action="store_true",
+                    help="start or resume (for cluster jobs that may be requeued): start the "
+                    "sweep when --out does not exist, resume it when it is an unfinished sweep "
+                    "of the same config, do nothing (exit 0) when it has finished")
+    c = sub.add_parser("config", help="print the fully resolved config (YAML, as run or sweep "
+                       "would use it, defaults filled in) and exit; writes nothing")
+    c.add_argument("args", nargs="*", metavar="[CONFIG] [key=value ...]")
+    c.add_argument("--sweep", action="store_true", help="with no CONFIG, resolve the built-in "
+                   "default of `meta-evo sweep` on this platform (else that of `meta-evo run`)")
+    p._meta_evo_sub = {name: sp._actions for name, sp in sub.choices.items()}
     return p
+
+
+def _print_children(parent, rep: dict) -> None:
+    """What a sweep of child sweeps (regions or coverage shares) prints when it finishes."""
+    if "regions" in rep:
+        print(f"region sweep finished: {parent}  {len(rep['regions'])} regions  "
+              f"report: {parent / 'report.md'}")
+        for s in rep["regions"]:
+            for o in s["onsets"]:
+                print(f"  {s['region']}: {o['metric']} (primary) d={o['diversity']:<3} "
+                      f"{o['summary']}")
+        return
+    print(f"coverage sweep finished: {parent}  {len(rep['outside_shares'])} shares  "
+          f"report: {parent / 'report.md'}")
+    for r in rep["rows"]:
+        print(f"  q = {r['q']:<5g} d={r['diversity']} i = {r['intensity']:g}: "
+              f"{r['verdict'] or 'no verdict'}")
+
+
+def _print_sweep(res) -> None:
+    """What a finished sweep prints: totals, the primary metric's onsets, the report's path."""
+    print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
+          f"{len(res.arms)} arms  {res.env_steps:,} env steps in {res.wall_s:.1f}s")
+    for o in res.report["onsets"]:
+        if o.get("role") == "primary":
+            print(f"  {o['metric']} (primary) d={o['diversity']:<3} {o['summary']}")
+    print(f"  report: {res.out_dir / 'report.md'}")
+
+
+def _sweep_default() -> tuple[str, str]:
+    """The built-in sweep config for this platform and the line that says which."""
+    import jax
+
+    platform = jax.default_backend()  # after cpu_workaround: flags already set
+    if platform != "cpu":
+        return "sweep_default_gpu", (f"no config given; on {platform} the built-in default is "
+                                     "the Brax reacher_goal gru sweep (sweep_default_gpu)")
+    return "sweep_default", ("no config given; on cpu the built-in default is the analytic gru "
+                             "sweep (the Brax reacher_goal one needs an accelerator: "
+                             "configs/reacher_goal_gru.yaml)")
+
+
+def _dry_run(cfg, kind: str, out: str | None) -> int:
+    """``--dry-run``: the plan (:mod:`meta_evo.plan`) on stdout; nothing compiled or written."""
+    from meta_evo.plan import format_plan, plan_run, plan_sweep
+    from meta_evo.runs import default_out
+
+    plan = plan_run(cfg) if kind == "run" else plan_sweep(cfg)
+    where = out if out else f"{default_out(cfg, kind)} (the default)"
+    print("\n".join(format_plan(plan, where)))
+    return 0
+
+
+def _analyze_args(ns) -> tuple[str, list[int] | None]:
+    """``analyze``'s RUN_DIR and steps, in either order (``RUN_DIR --step 2 4`` or ``--step 2
+    4 RUN_DIR``: ``--step`` takes every value after it, so without a RUN_DIR of its own the
+    first value that is not an integer is RUN_DIR)."""
+    run_dir, raw = ns.run_dir, list(ns.step or [])
+    for i, s in enumerate(raw if run_dir is None else []):
+        try:
+            int(s)
+        except ValueError:
+            run_dir = raw.pop(i)
+            break
+    if run_dir is None:
+        raise _UsageError("the following arguments are required: RUN_DIR")
+    steps = []
+    for s in raw:
+        try:
+            steps.append(int(s))
+        except ValueError:
+            raise _UsageError(f"argument --step: invalid int value: {s!r}") from None
+    return run_dir, (steps if ns.step is not None else None)
+
+
+def _start_or_resume(cfg, out: Path, quiet: bool) -> int | None:
+    """``sweep --resume-if-exists``: None when ``out`` does not exist (the caller starts the
+    sweep); else finish it: nothing to do when it has finished (``report.json``: one line, no
+    file touched), resume an unfinished sweep, restart in place one killed before its first
+    checkpoint. Its config.yaml must equal ``cfg`` (RunDirError naming the key)."""
+    from meta_evo.checkpoint import check_config
+    from meta_evo.config import yaml_load
+    from meta_evo.distributed import barrier, is_writer
+    from meta_evo.runs import RunDirError, Signals
+
+    try:
+        exists = out.exists()
+        is_sweep = out.is_dir() and (out / "config.yaml").is_file()
+    except (OSError, ValueError) as e:  # e.g. a NUL byte in the path
+        raise RunDirError(f"{str(out)!r}: not a usable path ({e})") from None
+    barrier("meta-evo resume-if-exists")  # every process looked before any creates it
+    if not exists:
+        return None
+    if not is_sweep or (out / "checkpoints").exists():
+        raise RunDirError(f"{out}: exists and is not a sweep directory (no config.yaml, or a "
+                          "single run's); choose another --out")
+    check_config(out, "this command", yaml_load((out / "config.yaml").read_text()), cfg)
+    if (out / "report.json").is_file():
+        if is_writer():
+            print(f"sweep already finished: {out} (report.json exists); nothing to do")
+        return 0
+    from meta_evo.regions import has_children, sweep_children
+
+    if has_children(cfg):
+        with Signals():
+            parent, rep = sweep_children(cfg, out, progress=not quiet, resume=True)
+        if is_writer():
+            _print_children(parent, rep)
+        return 0
+    from meta_evo.sweep import resume_sweep, sweep
+
+    with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
+        if (out / "sweep_state").is_dir():
+            res = resume_sweep(out, progress=not quiet)
+        else:  # killed before its first checkpoint: start again in its directory
+            from meta_evo.lock import acquire
+
+            if is_writer():
+                acquire(out)
+            res = sweep(cfg, progress=not quiet, resume_dir=out)
+    if res.report is not None and is_writer():
+        _print_sweep(res)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,15 +273,28 @@ def main(argv: list[str] | None = None) -> int:
     maybe_initialize_distributed()  # multi-host when the environment asks: before any JAX work
     quiet_third_party()
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns = _parse(parser, argv)
     from meta_evo.config import ConfigError, load_config
     from meta_evo.runs import RunDirError, Signals
     from meta_evo.sweep_state import SweepInterrupted
 
     try:
-        config, overrides = _split(getattr(ns, "args", []))
+        config, overrides = _split(getattr(ns, "args", None) or [])
+        if ns.command == "config":  # the resolved config, as run or sweep would use it
+            from meta_evo.config import dump_config
+
+            default, said = "quickstart", None
+            if ns.sweep and config is None:
+                default, said = _sweep_default()
+            cfg = load_config(config, overrides, default=default)
+            if said:  # a YAML comment: the output stays a config file
+                print(f"# {said}")
+            sys.stdout.write(dump_config(cfg))
+            return 0
         if ns.command == "run":
             cfg = load_config(config, overrides, default="quickstart")
+            if ns.dry_run:
+                return _dry_run(cfg, "run", ns.out)
             from meta_evo import api
             from meta_evo.runs import default_out
 
@@ -120,8 +310,6 @@ def main(argv: list[str] | None = None) -> int:
                   f"{s['wall_s']:.1f}s")
             return 0
         if ns.command == "resume":
-            from pathlib import Path
-
             from meta_evo import api
 
             api.enable_compilation_cache()
@@ -134,14 +322,15 @@ def main(argv: list[str] | None = None) -> int:
                           and not (run_dir / "sweep_state").exists())
             except (OSError, ValueError):  # an unusable path: read_run_config says so below
                 parent = False
-            if parent and read_run_config(run_dir).sweep.train_regions:
-                from meta_evo.regions import sweep_regions
+            from meta_evo.regions import has_children, sweep_children
 
+            if parent and has_children(read_run_config(run_dir)):
                 cfg = read_run_config(Path(ns.run_dir))
                 with Signals():
-                    parent, _ = sweep_regions(cfg, ns.run_dir, progress=not ns.quiet,
-                                              resume=True)
-                print(f"region sweep finished: {parent}  report: {parent / 'report.md'}")
+                    parent, _ = sweep_children(cfg, ns.run_dir, progress=not ns.quiet,
+                                               resume=True)
+                print(f"sweep of child sweeps finished: {parent}  report: "
+                      f"{parent / 'report.md'}")
                 return 0
             if (Path(ns.run_dir) / "sweep_state").is_dir():  # a sweep directory
                 from meta_evo.sweep import resume_sweep
@@ -170,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
             from meta_evo.analysis import analyze
 
             api.enable_compilation_cache()
-            res = analyze(ns.run_dir, steps=ns.step, progress=not ns.quiet)
+            run_dir, steps = _analyze_args(ns)
+            res = analyze(run_dir, steps=steps, progress=not ns.quiet, reference=ns.reference)
             print(f"analysis written: {res['path']}  generations {res['generations']}  "
                   f"plots in {res['plots_dir']}")
             return 0
@@ -179,20 +369,15 @@ def main(argv: list[str] | None = None) -> int:
             from meta_evo.distributed import is_writer, process_count
 
             if config is None:
-                import jax
-
-                platform = jax.default_backend()  # after cpu_workaround: flags already set
-                if platform != "cpu":
-                    default = "sweep_default_gpu"
-                    said = (f"meta-evo: no config given; on {platform} the built-in default is "
-                            "the Brax reacher_goal gru sweep (sweep_default_gpu)")
-                else:
-                    said = ("meta-evo: no config given; on cpu the built-in default is the "
-                            "analytic gru sweep (the Brax reacher_goal one needs an accelerator: "
-                            "configs/reacher_goal_gru.yaml)")
+                default, said = _sweep_default()
                 if is_writer():  # one process of a multi-host job tells
-                    print(said)
+                    print(f"meta-evo: {said}")
             cfg = load_config(config, overrides, default=default)
+            if ns.dry_run:
+                return _dry_run(cfg, "sweep", ns.out)
+            if ns.resume_if_exists and not ns.out:
+                raise _UsageError("--resume-if-exists needs --out: the run directory to start "
+                                  "or resume")
             from meta_evo import api
             from meta_evo.runs import default_out
             from meta_evo.sweep import sweep
@@ -202,30 +387,24 @@ def main(argv: list[str] | None = None) -> int:
                 raise _UsageError("a multi-host sweep needs --out: the one run directory "
                                   "every process shares")
             out = ns.out or default_out(cfg, "sweep")
-            if cfg.sweep.train_regions:  # one sweep per training region, side by side
-                from meta_evo.regions import sweep_regions
+            if ns.resume_if_exists:  # start when absent; else resume, or nothing when finished
+                code = _start_or_resume(cfg, Path(out), ns.quiet)
+                if code is not None:
+                    return code
+            from meta_evo.regions import has_children, sweep_children
 
+            if has_children(cfg):  # one sweep per region or coverage share, side by side
                 with Signals():
-                    parent, rep = sweep_regions(cfg, out, progress=not ns.quiet)
+                    parent, rep = sweep_children(cfg, out, progress=not ns.quiet)
                 if not is_writer():
                     return 0
-                print(f"region sweep finished: {parent}  {len(rep['regions'])} regions  "
-                      f"report: {parent / 'report.md'}")
-                for s in rep["regions"]:
-                    for o in s["onsets"]:
-                        print(f"  {s['region']}: {o['metric']} (primary) d={o['diversity']:<3} "
-                              f"{o['summary']}")
+                _print_children(parent, rep)
                 return 0
             with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
                 res = sweep(cfg, out, progress=not ns.quiet)
             if not is_writer():  # process 0 writes and tells
                 return 0
-            print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
-                  f"{len(res.arms)} arms  {res.env_steps:,} env steps in {res.wall_s:.1f}s")
-            for o in res.report["onsets"]:
-                if o.get("role") == "primary":
-                    print(f"  {o['metric']} (primary) d={o['diversity']:<3} {o['summary']}")
-            print(f"  report: {res.out_dir / 'report.md'}")
+            _print_sweep(res)
             return 0
     except (ConfigError, RunDirError, _UsageError) as e:
         sys.stderr.write(f"meta-evo: error: {_one_line(e)}\n")

@@ -8,8 +8,10 @@ Any problem raises :class:`ConfigError` whose message is one line naming the key
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.resources
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,67 @@ import yaml
 
 class ConfigError(ValueError):
     """A config key or value is wrong. ``str(err)`` is one line: ``key: reason``."""
+
+
+# YAML 1.2 floats that PyYAML's YAML 1.1 reads as strings: an exponent without a dot or without
+# a sign (``1e-3``, ``-1.5e2``, ``.5e3``). Config files and override values both go through
+# :func:`yaml_load`; :func:`dump_config` quotes a string that would read back as such a float.
+_FLOAT_12 = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader plus YAML 1.2's exponent floats (:data:`_FLOAT_12`)."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper that quotes the strings :class:`_Loader` would read as floats."""
+
+
+for _cls in (_Loader, _Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+
+
+def yaml_load(text: str) -> Any:
+    """Parse YAML as configs are parsed: safe, with YAML 1.2 floats (``1e-3`` is a number)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def did_you_mean(name: str, options) -> str:
+    """``"; did you mean 'x'?"`` for the option closest to ``name`` (difflib, ignoring case),
+    else ``""``."""
+    by_lower = {str(o).lower(): str(o) for o in options}
+    close = difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
+
+
+def schema_keys(cls=None, prefix: str = "") -> list[str]:
+    """Every dotted leaf key of the config schema (``meta.population``, ``seed``, ...)."""
+    cls = Config if cls is None else cls
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += schema_keys(hints[f.name], f"{prefix}{f.name}.")
+        else:
+            out.append(f"{prefix}{f.name}")
+    return out
+
+
+_UNKNOWN_NAME = re.compile(r"unknown [^'\"]*?(?P<q>['\"])(?P<name>.*)(?P=q) "
+                           r"\(known: (?P<known>[^()]*)\)$")
+
+
+def _suggest_name(message: str) -> str:
+    """Add a "did you mean" to ``key: unknown <what> 'name' (known: a, b, ...)`` (the
+    registries' and :func:`validate`'s message for an unknown name), before ``(known: ...)``."""
+    m = _UNKNOWN_NAME.search(message)
+    if m is None or "did you mean" in message:
+        return message
+    hint = did_you_mean(m.group("name"), m.group("known").split(", "))
+    if not hint:
+        return message
+    at = m.start("known") - len("(known: ")
+    return f"{message[:at].rstrip()}{hint} {message[at:]}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +99,8 @@ class TaskConfig:
     train_region: str = "none"  # training tasks restricted to a region of the task space
     # (analytic: halfspace | shell[:lo:hi]; reacher_goal: half_disc; locomotion:
     # interval[:lo:hi]); measurement then draws held-out tasks inside and outside it
+    outside_share: float = 0.0  # coverage: the probability that a training task (a fresh draw
+    # or a pool entry) is drawn from outside train_region instead of inside it
 
 
 @dataclass(frozen=True)
@@ -80,6 +145,8 @@ class MeasureConfig:
     proxies: bool = True  # add the family's proxy objectives as extra matrix columns
     seed: int = 99  # held-out task draw
     pool_tasks: int = 6  # rows of the training-pool cross-task matrix (identification test)
+    bayes_noise: float = 0.1  # observation-noise scale of the Bayes references' likelihood
+    # (which algorithm: pool-Bayes and prior-Bayes estimates of each row's task)
 
 
 @dataclass(frozen=True)
@@ -96,6 +163,11 @@ class SweepConfig:
     # Holm-adjusted and labelled exploratory
     train_regions: tuple[str, ...] = ()  # a region axis: one sweep per task.train_region, in
     # RUN_DIR/region-<name>/, with a parent report side by side (empty: task.train_region only)
+    reference: str = "auto"  # the reference arm of a shift experiment: unrestricted (the same
+    # learner, keys and compute evolved on the whole task distribution) | none; auto =
+    # unrestricted when task.train_region is set, none otherwise
+    outside_shares: tuple[float, ...] = ()  # a coverage axis: one sweep per task.outside_share,
+    # in RUN_DIR/coverage-<q>/, with a parent report of the verdict against q
 
 
 @dataclass(frozen=True)
@@ -135,6 +207,7 @@ BACKENDS = ("spring", "positional", "generalized", "mjx")
 SELECTIONS = ("truncation", "boltzmann")
 FITNESS = ("final", "last_half")
 CONTROLS = ("shuffled", "blind", "amortized", "none")
+REFERENCES = ("auto", "unrestricted", "none")
 
 
 def to_dict(cfg) -> dict:
@@ -192,7 +265,12 @@ def _build(cls, data: Any, prefix: str):
     for k in data:
         if k not in names:
             where = f"{prefix}.{k}" if prefix else str(k)
-            raise ConfigError(f"{where}: unknown key (known: {', '.join(sorted(names))})")
+            # a near miss among this section's keys, or the same key in another section
+            siblings = [f"{prefix}.{n}" if prefix else n for n in sorted(names)]
+            close = difflib.get_close_matches(where, siblings, n=1, cutoff=0.6) or \
+                difflib.get_close_matches(where, schema_keys(), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"{where}: unknown key{hint} (known: {', '.join(sorted(names))})")
     kwargs = {}
     for f in dataclasses.fields(cls):
         if f.name not in data:
@@ -208,7 +286,7 @@ def _build(cls, data: Any, prefix: str):
 
 def _parse_scalar(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml_load(text)
     except yaml.YAMLError:
         return text
 
@@ -277,6 +355,23 @@ def validate(cfg: Config) -> Config:
     need(len(set(sw.train_regions)) == len(sw.train_regions), "sweep.train_regions",
          "each region at most once")
     entry("task.family", t.family)  # also checks the region names against the family
+    regional = t.train_region != "none" or bool(sw.train_regions)
+    need(0.0 <= t.outside_share <= 1.0, "task.outside_share",
+         f"must be in [0, 1], got {t.outside_share}")
+    need(t.outside_share == 0.0 or regional, "task.outside_share",
+         "needs task.train_region (coverage is the share drawn outside a region)")
+    need(sw.reference in REFERENCES, "sweep.reference",
+         known(f"reference {sw.reference!r}", REFERENCES))
+    need(sw.reference != "unrestricted" or regional, "sweep.reference",
+         "needs task.train_region (the reference is evolved without the region)")
+    need(all(0.0 <= q <= 1.0 for q in sw.outside_shares), "sweep.outside_shares",
+         "each share must be in [0, 1]")
+    need(len(set(sw.outside_shares)) == len(sw.outside_shares), "sweep.outside_shares",
+         "each share at most once")
+    need(not sw.outside_shares or regional, "sweep.outside_shares",
+         "needs task.train_region (coverage is the share drawn outside a region)")
+    need(not (sw.outside_shares and sw.train_regions), "sweep.outside_shares",
+         "cannot be combined with sweep.train_regions (one axis of child sweeps at a time)")
     need(all(h >= 1 for h in a.hidden), "agent.hidden", "sizes must be >= 1")
     entry("agent.kind", a.kind)
     need(lr.lifetime >= 0, "learner.lifetime", f"must be >= 0, got {lr.lifetime}")
@@ -315,6 +410,7 @@ def validate(cfg: Config) -> Config:
     need(ms.alignment_samples >= 2 and ms.alignment_samples % 2 == 0, "measure.alignment_samples",
          "must be even and >= 2")
     need(ms.alignment_noise > 0, "measure.alignment_noise", "must be > 0")
+    need(ms.bayes_noise > 0, "measure.bayes_noise", "must be > 0")
     need(len(sw.intensities) >= 1, "sweep.intensities", "needs at least one level")
     need(all(i >= 0 for i in sw.intensities), "sweep.intensities", "must be >= 0")
     need(list(sw.intensities) == sorted(sw.intensities), "sweep.intensities", "must be ascending")
@@ -352,7 +448,11 @@ def builtin_config_path(name: str) -> Path:
 
 
 def config_from_dict(data: dict) -> Config:
-    return validate(_build(Config, data, ""))
+    cfg = _build(Config, data, "")
+    try:
+        return validate(cfg)
+    except ConfigError as e:  # an unknown name: add the closest known one
+        raise ConfigError(_suggest_name(str(e))) from None
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
@@ -365,7 +465,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     if not p.is_file():
         raise ConfigError(f"{p}: config file not found")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml_load(p.read_text())
     except yaml.YAMLError as e:
         first = str(e).splitlines()[0] if str(e) else "invalid YAML"
         raise ConfigError(f"{p}: invalid YAML ({first})") from None
@@ -378,5 +478,5 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 def dump_config(cfg: Config) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    return yaml.dump(to_dict(cfg), Dumper=_Dumper, sort_keys=False)
 

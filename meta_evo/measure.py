@@ -26,9 +26,34 @@ use the same lifetimes and scores:
 - **out of distribution** (only with a training region): held-out tasks outside the region,
   with the same columns, giving ``ood_*`` scalars and ``ood_matrix``.
 
+**Which algorithm** (``ALGORITHM_SCALARS``; only where ``family.answer_in_task_space``, the
+``analytic`` family, whose phi is itself a task: other families' programs are unchanged). Each
+held-out row's history is the lifetime's proposals ``phi_0..phi_{K-1}`` and their own-task
+returns (the curve without its last entry: exactly what a one-candidate learner such as the
+``gru`` was shown, since under measurement every arm gets the given reward; for population
+learners such as ``es``, shown their candidates' returns, a summary of the same path), and its
+answer is ``phi_K``. From the history, ``kernels.identification`` gives two Bayes estimates of
+the row's task (Raventós et al. 2023), both under the offset-invariant (centered) Gaussian
+likelihood at scale ``measure.bayes_noise``:
+
+- **pool-Bayes**: the posterior mean over the first ``min(d, POOL_SIZE)`` training-pool tasks
+  with uniform prior weights (the whole pool of ``tasks.base.POOL_SIZE`` tasks, a finite sample
+  of the prior, when d = 0; a mask on the traced diversity);
+- **prior-Bayes**: the posterior mean under the family's full task prior (never conditioned on
+  a training region): the family's closed form (``analytic``: a ridge regression), else
+  ``BAYES_PRIOR_SAMPLES`` prior draws.
+
+``dist_task`` is the mean over rows of ``|phi_K - tau|``, ``dist_pool_bayes`` /
+``dist_prior_bayes`` the mean distance of ``phi_K`` to each estimate, ``bayes_pool_gap =
+dist_pool_bayes - dist_prior_bayes`` (positive: closer to prior-Bayes) and ``dist_bayes_refs``
+the mean distance between the two estimates (how far apart the references are at all). On
+``analytic`` an exact least-squares learner's answer equals prior-Bayes as the noise scale goes
+to 0.
+
 Every arm is measured with the given reward. Held-out returns average
-``cfg.task.eval_episodes`` rollouts with reset keys shared across columns (common random
-numbers).
+``cfg.task.eval_episodes`` rollouts with reset keys shared across rows, columns and lifetime
+steps (common random numbers): on a noisy family (Brax resets) a learner whose result does not
+depend on its task gets identical matrix rows and a flat lifetime curve, as on ``analytic``.
 """
 
 from __future__ import annotations
@@ -44,7 +69,14 @@ SCALARS = ("lifetime_gain", "objective_sensitivity", "behavioral_accuracy", "pro
            "return_initial", "return_final", "pool_behavioral_accuracy",
            "pool_objective_sensitivity")
 OOD_SCALARS = ("ood_lifetime_gain", "ood_objective_sensitivity", "ood_behavioral_accuracy",
-               "ood_proxy_share", "ood_return_final")
+               "ood_proxy_share", "ood_return_final", "ood_proxy_margin")
+# out of distribution, where the answer phi_K is a point of task space (analytic)
+ANSWER_SCALARS = ("ood_proxy_pull", "ood_outside_share")
+ALGORITHM_SCALARS = ("dist_task", "dist_pool_bayes", "dist_prior_bayes", "bayes_pool_gap",
+                     "dist_bayes_refs")
+BAYES_PRIOR_SAMPLES = 4096  # prior draws for prior-Bayes where the family has no closed form
+BAYES_PRIOR_SEED = 0x8A7E5  # their key (fixed: the same sample for every measurement)
+EVAL_KEY_SALT = 0x5EED  # folds a measurement's row key into the evaluation key all rows share
 STEP_THRESHOLD = 1e-6  # a step counts as a move when |step| > this times (1 + |phi_k|)
 
 
@@ -134,25 +166,103 @@ def pool_metrics(pool_matrix: jax.Array, diversity) -> dict:
             "pool_matrix": pool_matrix}
 
 
-def ood_metrics(curves: jax.Array, matrix: jax.Array) -> dict:
+def ood_metrics(curves: jax.Array, matrix: jax.Array, nearest_column: int | None) -> dict:
     """The out-of-distribution scalars (``OOD_SCALARS``) of rows outside the training region,
-    with their curves and matrix."""
+    with their curves and matrix. ``nearest_column``: the matrix column of the
+    ``nearest_in_region`` proxy, whose margin ``ood_proxy_margin`` is (NaN without one)."""
+    margin = (jnp.full((), jnp.nan, jnp.float32) if nearest_column is None
+              else kernels.proxy_margin(matrix, nearest_column))
     return {"ood_lifetime_gain": jnp.mean(kernels.lifetime_gain(curves)),
             "ood_objective_sensitivity": kernels.objective_sensitivity(matrix),
             "ood_behavioral_accuracy": kernels.behavioral_objective(matrix)[1],
             "ood_proxy_share": kernels.proxy_share(matrix),
             "ood_return_final": jnp.mean(curves[:, -1]),
+            "ood_proxy_margin": margin,
             "ood_curves": curves,
             "ood_matrix": matrix}
+
+
+def nearest_column(meta, n: int) -> int | None:
+    """The cross-task matrix column of the ``nearest_in_region`` proxy for ``n`` task columns,
+    or None when the matrix has none."""
+    names = proxy_names(meta)
+    return n + names.index("nearest_in_region") if "nearest_in_region" in names else None
+
+
+def ood_answers(meta, answers: jax.Array, taus: jax.Array) -> dict:
+    """Where the family's answer is a point of task space (``analytic``): the proxy pull of
+    the answers ``[n, D]`` to out-of-region tasks ``taus [n, D]`` (``kernels.proxy_pull``
+    toward each task's nearest in-region task) and ``ood_outside_share``, the share of answers
+    that leave the training region (they cross its boundary toward their task)."""
+    fam, region = meta.family, meta.cfg.task.train_region
+    nearest = jax.vmap(lambda t: fam.region_project(t, region))(taus)
+    inside = jax.vmap(lambda a: fam.in_region(a, region))(answers)
+    return {"ood_proxy_pull": kernels.proxy_pull(answers, taus, nearest),
+            "ood_outside_share": jnp.mean((~inside).astype(jnp.float32))}
+
+
+def bayes_references(fam, evaluate, phis: jax.Array, curves: jax.Array, pool: jax.Array,
+                     diversity, key: jax.Array, noise=0.1,
+                     prior_sample: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """Pool-Bayes and prior-Bayes estimates of each row's task from its lifetime history.
+
+    Args:
+      fam: the task family (``prior_posterior_mean``: its closed form, or None).
+      evaluate: ``evaluate(phi, tau, key) -> return``, the family's reward (predictions).
+      phis: [n, K+1, D] each row's ``phi_0..phi_K``; the history is ``phi_0..phi_{K-1}``.
+      curves: [n, K+1] their own-task returns (the returns shown: all but the last).
+      pool: [P, D_tau] the training pool; the first ``min(d, P)`` (all when d = 0) count.
+      diversity: [] traced int.
+      key: the evaluation key of the predictions.
+      noise: the likelihood's noise scale.
+      prior_sample: [M, D_tau] prior draws, used where the family has no closed form.
+
+    Returns:
+      ``(pool_bayes [n, D_tau], prior_bayes [n, D_tau])``. Rows run one at a time
+      (``lax.map``): the ``[P, K]`` predictions of one row are what the program holds.
+    """
+    weights = _block_mask(pool.shape[0], diversity).astype(curves.dtype)
+
+    def predictions(hist, cands):  # [C, K]
+        return jax.vmap(lambda c: jax.vmap(lambda p: evaluate(p, c, key))(hist))(cands)
+
+    def one(args):
+        ph, cu = args
+        hist, rets = ph[:-1], cu[:-1]
+        pool_est = kernels.posterior_mean(pool, weights, predictions(hist, pool), rets, noise,
+                                          centered=True)
+        prior_est = fam.prior_posterior_mean(hist, rets, noise)
+        if prior_est is None:
+            ones = jnp.ones(prior_sample.shape[0], curves.dtype)
+            prior_est = kernels.posterior_mean(prior_sample, ones,
+                                               predictions(hist, prior_sample), rets, noise,
+                                               centered=True)
+        return pool_est.astype(pool.dtype), prior_est.astype(pool.dtype)
+
+    return jax.lax.map(one, (phis, curves))
+
+
+def algorithm_metrics(answers: jax.Array, taus: jax.Array, pool_bayes: jax.Array,
+                      prior_bayes: jax.Array) -> dict:
+    """``ALGORITHM_SCALARS`` from the final answers ``phi_K [n, D]``, the rows' tasks and the
+    two Bayes estimates (all ``[n, D]``): mean Euclidean distances over rows."""
+    def dist(a, b):
+        return jnp.mean(jnp.linalg.norm(a - b, axis=-1))
+
+    d_pool, d_prior = dist(answers, pool_bayes), dist(answers, prior_bayes)
+    return {"dist_task": dist(answers, taus), "dist_pool_bayes": d_pool,
+            "dist_prior_bayes": d_prior, "bayes_pool_gap": d_pool - d_prior,
+            "dist_bayes_refs": dist(pool_bayes, prior_bayes)}
 
 
 def make_measure(meta, learner_evaluate=None):
     """Factory: ``fn(theta [D_theta], key, diversity=task.diversity) -> dict``.
 
     The dict holds the scalars named in ``SCALARS`` (and ``OOD_SCALARS`` with a training
-    region) plus ``curve [K+1]`` (mean over held-out tasks), ``curves [n, K+1]``, ``matrix
-    [n, n + n_proxy]``, ``predicted [n]`` (the argmax task column of each row), ``pool_matrix
-    [n_p, n_p]`` and ``tail_used`` (fraction of OP estimates from the Gaussian tail).
+    region, ``ALGORITHM_SCALARS`` where ``family.answer_in_task_space``) plus ``curve [K+1]``
+    (mean over held-out tasks), ``curves [n, K+1]``, ``matrix [n, n + n_proxy]``, ``predicted
+    [n]`` (the argmax task column of each row), ``pool_matrix [n_p, n_p]`` and ``tail_used``
+    (fraction of OP estimates from the Gaussian tail).
     ``diversity`` (traced) says which pool tasks the learner was trained on and sets the mean
     training task proxy. ``learner_evaluate(phi, tau, key)`` is what the learner optimizes
     during its lifetime (default: the task's own return); tests pass a proxy to build a
@@ -174,6 +284,18 @@ def make_measure(meta, learner_evaluate=None):
     n_pool = ms.pool_tasks
     n_eval, n_ref, n_align, sig = (cfg.task.eval_episodes, ms.reference_samples,
                                    ms.alignment_samples, ms.alignment_noise)
+    # which algorithm: only where phi is a task and the lifetime has a history (module doc)
+    algorithm = (getattr(fam, "answer_in_task_space", False) and learner.lifetime > 0
+                 and agent.num_params == fam.task_dim)
+    bayes_noise = ms.bayes_noise
+    prior_sample = None
+    if algorithm and fam.prior_posterior_mean(jnp.zeros((1, fam.task_dim)), jnp.zeros(1),
+                                              bayes_noise) is None:
+        prior_sample = jax.vmap(fam.sample_task)(
+            jax.random.split(jax.random.PRNGKey(BAYES_PRIOR_SEED), BAYES_PRIOR_SAMPLES))
+
+    in_task_space = (getattr(fam, "answer_in_task_space", False)
+                     and agent.num_params == fam.task_dim)
 
     def columns(rows, diversity):
         """Per-row columns ``[n, n + n_proxy, task_dim]``: the tasks, then the proxies."""
@@ -187,10 +309,11 @@ def make_measure(meta, learner_evaluate=None):
             return jax.vmap(evaluate, (0, 0, None))(phis, tau_rows, k)
         return jnp.mean(jax.vmap(one)(jax.random.split(key, n_eval)), axis=0)
 
-    def per_task(theta, tau, cols, key, full: bool):
+    def per_task(theta, tau, cols, key, k_eval, full: bool):
         """One row: the lifetime on ``tau``, its curve, its matrix row over ``cols [C, D]``
-        and, when ``full``, reference scores and the update alignment of each step."""
-        k_life, k_eval, k_ref, k_align = jax.random.split(key, 4)
+        and, when ``full``, reference scores and the update alignment of each step. Every
+        score of the row uses the evaluation key ``k_eval``, which all rows share."""
+        k_life, _, k_ref, k_align = jax.random.split(key, 4)
         _, aux = lifetime(theta, tau, k_life)
         phis = aux["phis"]  # [K+1, D_phi]
         n_k, d = phis.shape[0] - 1, phis.shape[1]
@@ -222,29 +345,42 @@ def make_measure(meta, learner_evaluate=None):
         # float rounding (1e-9) has no direction to compare
         scale = 1.0 + jnp.linalg.norm(phis[:n_probe], axis=-1)
         moved = jnp.linalg.norm(steps, axis=-1) > STEP_THRESHOLD * scale
-        return curve, row, refs, cos, moved
+        return curve, row, refs, cos, moved, phis
 
     def rows_of(theta, rows, cols, key, full):
+        # one evaluation key for every row and column (common random numbers): a learner whose
+        # final phi is the same on every row gets identical matrix rows and a flat curve even
+        # where returns are noisy (Brax resets), so memorization reads as exactly that
         keys = jax.random.split(key, rows.shape[0])
-        return jax.vmap(per_task, (None, 0, 0, 0, None))(theta, rows, cols, keys, full)
+        k_eval = jax.random.fold_in(key, EVAL_KEY_SALT)
+        return jax.vmap(per_task, (None, 0, 0, 0, None, None))(theta, rows, cols, keys, k_eval,
+                                                                full)
 
     def measure(theta, key, diversity=None):
         diversity = cfg.task.diversity if diversity is None else diversity
         k_main, k_pool, k_ood = jax.random.split(key, 3)
-        curves, matrix, refs, cos, moved = rows_of(theta, taus, columns(taus, diversity),
-                                                   k_main, True)
+        curves, matrix, refs, cos, moved, phis = rows_of(theta, taus, columns(taus, diversity),
+                                                         k_main, True)
         n_moved = jnp.sum(moved)
         align = jnp.where(n_moved > 0, jnp.sum(jnp.where(moved, cos, 0.0)) /
                           jnp.maximum(n_moved, 1), 0.0)
         # the pool: the first n_p training tasks, task columns only
         prow = pool[:n_pool]
         pcols = jnp.broadcast_to(prow, (n_pool, *prow.shape))
-        _, pool_matrix, _, _, _ = rows_of(theta, prow, pcols, k_pool, False)
+        _, pool_matrix, *_ = rows_of(theta, prow, pcols, k_pool, False)
         out = {**heldout_metrics(curves, matrix, refs, align),
                **pool_metrics(pool_matrix, diversity)}
         if taus_ood is not None:
-            oc, om, _, _, _ = rows_of(theta, taus_ood, columns(taus_ood, diversity), k_ood, False)
-            out.update(ood_metrics(oc, om))
+            oc, om, _, _, _, ophis = rows_of(theta, taus_ood, columns(taus_ood, diversity),
+                                             k_ood, False)
+            out.update(ood_metrics(oc, om, nearest_column(meta, taus_ood.shape[0])))
+            if in_task_space:  # phi_K is a point of task space: the proxy pull, the crossing share
+                out.update(ood_answers(meta, ophis[:, -1], taus_ood))
+        if algorithm:
+            k_bayes = jax.random.fold_in(k_main, EVAL_KEY_SALT)
+            pool_est, prior_est = bayes_references(fam, evaluate, phis, curves, pool, diversity,
+                                                   k_bayes, bayes_noise, prior_sample)
+            out.update(algorithm_metrics(phis[:, -1], taus, pool_est, prior_est))
         return out
 
     return measure
@@ -349,7 +485,7 @@ def make_measure_rl2(meta):
         if taus_ood is not None:
             oc = returns[lo:lo + taus_ood.shape[0]]
             om = matrix_of(lo, lo + taus_ood.shape[0], columns(taus_ood, diversity))
-            out.update(ood_metrics(oc, om))
+            out.update(ood_metrics(oc, om, nearest_column(meta, taus_ood.shape[0])))
         return out
 
     return measure

@@ -117,7 +117,7 @@ class Meta:
             self.lifetime = (self.learner.lifetime_returns if self.rl2 else
                              make_lifetime(self.learner, self.evaluate,
                                            record_curve=self.last_half))
-        self.pool = self.family.train_pool(t.task_seed, t.train_region)
+        self.pool = self.family.train_pool(t.task_seed, t.train_region, t.outside_share)
         self.theta_size = self.learner.theta_size
         self.population = m.population
         self.strategy, self.es_params = make_strategy(m.strategy, m.population,
@@ -169,8 +169,9 @@ class Meta:
             thetas = jax.lax.with_sharding_constraint(thetas, self.member_sharding)
         n = self.cfg.task.tasks_per_member
         k_task, k_run, k_fb = jax.random.split(key, 3)
-        sample = jax.vmap(functools.partial(self.family.sample_train,
-                                            region=self.cfg.task.train_region), (0, None, None))
+        t = self.cfg.task
+        sample = jax.vmap(functools.partial(self.family.sample_train, region=t.train_region,
+                                            outside_share=t.outside_share), (0, None, None))
         taus = sample(jax.random.split(k_task, n), self.pool, diversity)
         taus_fb = sample(jax.random.split(k_fb, n), self.pool, diversity)
         run_keys = jax.random.split(k_run, n)

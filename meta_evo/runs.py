@@ -68,13 +68,20 @@ def create_run_dir(out: str | Path) -> Path:
 
 
 def versions() -> dict:
-    import brax
-    import evosax
-    import orbax.checkpoint as ocp
+    """meta-evo's, Python's and the computing libraries' versions (installed distributions,
+    :mod:`importlib.metadata`; None for one that is not installed)."""
+    from meta_evo.provenance import versions as _versions
 
-    return {"jax": jax.__version__, "evosax": getattr(evosax, "__version__", "0.3.2"),
-            "brax": brax.__version__, "orbax": getattr(ocp, "__version__", "?"),
-            "python": platform.python_version()}
+    return _versions()
+
+
+def provenance() -> dict:
+    """What produced a result (``summary.json`` and ``report.json`` record it): meta-evo's
+    version, the git commit when run from a checkout (None otherwise), :func:`versions`, the
+    command line, the host and this process's start time (UTC, ISO 8601)."""
+    from meta_evo.provenance import provenance as _provenance
+
+    return _provenance()
 
 
 def platform_info() -> dict:

@@ -31,6 +31,7 @@ Multi-host JAX starts first when configured (:func:`meta_evo.engine.maybe_initia
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -63,16 +64,27 @@ from meta_evo.sweep_state import SweepCheckpoint, SweepInterrupted  # noqa: F401
 
 @dataclass(frozen=True)
 class Arm:
-    """One arm of a sweep: ``name`` (``learner`` or ``control``), the learner ``kind`` and the
-    reward channel it is evolved with."""
+    """One arm of a sweep: ``name`` (``learner``, ``control`` or ``reference``), the learner
+    ``kind``, the reward channel it is evolved with, and whether it is evolved on the whole
+    task distribution (``unrestricted``: the reference arm of a shift experiment) instead of
+    the config's training region."""
 
     name: str
     kind: str
     reward: str
+    unrestricted: bool = False
 
     @property
     def label(self) -> str:
-        return self.kind if self.kind == "amortized" else f"{self.kind} (reward {self.reward})"
+        base = self.kind if self.kind == "amortized" else f"{self.kind} (reward {self.reward})"
+        return f"{base}, no training region" if self.unrestricted else base
+
+    def config(self, cfg: Config) -> Config:
+        """The config this arm evolves under: ``cfg``, or without its training region."""
+        if not self.unrestricted:
+            return cfg
+        return cfg.replace(task=dataclasses.replace(cfg.task, train_region="none",
+                                                    outside_share=0.0))
 
 
 
@@ -231,7 +243,7 @@ def arm_programs(cfg: Config, arms: list[Arm], mesh=None) -> dict[str, ArmProgra
     out: dict[str, ArmPrograms] = {}
     first: ArmPrograms | None = None
     for arm in arms:
-        meta = Meta(cfg, arm.kind, arm.reward)
+        meta = Meta(arm.config(cfg), arm.kind, arm.reward)
         traces: dict[str, int] = {}
         chunk_fn = make_grid_chunk(meta, traces, mesh)
         if first is None:
@@ -390,16 +402,27 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
         label=prog.arm.label)
 
 
+def has_reference(cfg: Config) -> bool:
+    """Whether the sweep has a reference arm (``sweep.reference``; ``auto``: with a region)."""
+    ref = cfg.sweep.reference
+    return ref == "unrestricted" or (ref == "auto" and cfg.task.train_region != "none")
+
+
 def arms_of(cfg: Config) -> list[Arm]:
     """The arms a sweep evolves: the configured learner, then its control (``sweep.control``):
     the same learner with reward ``shuffled`` or ``blind``, the ``amortized`` learner, or
-    none."""
+    none; then, in a shift experiment, the reference (``sweep.reference``): the same learner,
+    reward, keys and compute evolved on the whole task distribution. Every arm is measured by
+    the learner arm's program (the same held-out tasks in and out of the region, the same
+    proxy columns)."""
     lr, control = cfg.learner, cfg.sweep.control
     arms = [Arm("learner", lr.kind, lr.reward)]
     if control in ("shuffled", "blind"):
         arms.append(Arm("control", lr.kind, control))
     elif control == "amortized" and lr.kind != "amortized":
         arms.append(Arm("control", "amortized", "given"))
+    if has_reference(cfg):
+        arms.append(Arm("reference", lr.kind, lr.reward, unrestricted=True))
     return arms
 
 

@@ -29,7 +29,7 @@ from meta_evo.tasks import FAMILIES
 ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=1",
             "learner.lifetime=2", "learner.candidates=2", "meta.population=4",
             "meta.generations=2", "meta.chunk=2", "log.progress=false"]
-COMMANDS = ("run", "resume", "analyze", "sweep")
+COMMANDS = ("run", "resume", "analyze", "sweep", "config")
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow,
                                            HealthCheck.function_scoped_fixture])
@@ -218,8 +218,8 @@ def test_malformed_config_files(ws, doc, overrides):
 
 
 def _garbage_argv():
-    token = TEXT.filter(lambda t: not (t.startswith("-h") or (t.startswith("--") and len(t) > 2
-                                                              and "--help".startswith(t))))
+    token = TEXT.filter(lambda t: not (t.startswith("-h") or t == "--version" or (
+        t.startswith("--") and len(t) > 2 and "--help".startswith(t))))
     first = token.filter(lambda t: t not in COMMANDS)
     return st.tuples(first, st.lists(token, max_size=4)).map(lambda t: [t[0], *t[1]])
 

@@ -125,24 +125,32 @@ def test_hand_built_matrices_and_thresholds():
     eye = jnp.eye(3)
     no_proxy = jnp.concatenate([eye, jnp.full((3, 1), -1.0)], axis=1)  # the task column wins
     proxy = jnp.concatenate([eye, jnp.full((3, 1), 2.0)], axis=1)  # the proxy wins
-    flat = jnp.concatenate([jnp.zeros((3, 3)), jnp.full((3, 1), -1.0)], axis=1)  # no goal
-    mats = jnp.stack([no_proxy, proxy, flat, no_proxy])
-    gains = jnp.array([1.0, 1.0, 1.0, -0.5])
+    # own task second best (0.8 against the next row's task at 1.0): sensitive
+    # ((0.8 - 1/3) / spread > 0.1) yet never accurate: capability without the goal
+    second = jnp.full((3, 3), 0.0).at[jnp.arange(3), jnp.arange(3)].set(0.8)
+    second = second.at[jnp.arange(3), (jnp.arange(3) + 1) % 3].set(1.0)
+    second = jnp.concatenate([second, jnp.full((3, 1), -1.0)], axis=1)
+    flat = jnp.concatenate([jnp.zeros((3, 3)), jnp.full((3, 1), -1.0)], axis=1)  # no task
+    mats = jnp.stack([no_proxy, proxy, second, no_proxy, flat])
+    gains = jnp.array([1.0, 1.0, 1.0, -0.5, 1.0])
     res = gz.classify_outcome(gains, mats)
+    # a flat matrix has gain (a fixed path raises every task's reward) but depends on no
+    # task: no optimization, not capability
     np.testing.assert_array_equal(res.outcome, [gz.GOAL_GENERALIZES, gz.PSEUDO_ALIGNED,
-                                                gz.CAPABILITY_ONLY, gz.NO_OPTIMIZATION])
-    np.testing.assert_array_equal(res.counts, [1, 1, 1, 1])
-    np.testing.assert_allclose(res.shares, [0.25] * 4)
-    assert int(res.modal) == 0 and float(res.confidence) == 0.25  # ties: the lower code
-    np.testing.assert_allclose(res.task_accuracy, [1, 1, 1 / 3, 1], rtol=1e-6)
-    assert float(res.sensitivity[2]) == 0.0
+                                                gz.CAPABILITY_ONLY, gz.NO_OPTIMIZATION,
+                                                gz.NO_OPTIMIZATION])
+    np.testing.assert_array_equal(res.counts, [1, 1, 1, 2])
+    np.testing.assert_allclose(res.shares, [0.2, 0.2, 0.2, 0.4])
+    assert int(res.modal) == 3 and float(res.confidence) == pytest.approx(0.4)
+    np.testing.assert_allclose(res.task_accuracy, [1, 1, 0, 1, 1 / 3], rtol=1e-6)
+    assert float(res.sensitivity[2]) > 0.1 and float(res.sensitivity[4]) == 0.0
     # a gain threshold above 1 removes the capability everywhere
     strict = gz.classify_outcome(gains, mats, gain_threshold=1.5)
-    np.testing.assert_array_equal(strict.outcome, [gz.NO_OPTIMIZATION] * 4)
+    np.testing.assert_array_equal(strict.outcome, [gz.NO_OPTIMIZATION] * 5)
     assert float(strict.gain_threshold) == 1.5
     # without proxy columns no row can be pseudo-aligned
     bare = gz.classify_outcome(gains, mats[..., :3])
-    assert int(bare.modal_proxy) == -1 and bare.proxy_shares.shape == (4, 0)
+    assert int(bare.modal_proxy) == -1 and bare.proxy_shares.shape == (5, 0)
     assert float(objective_sensitivity(eye)) > 0.1
 
 

@@ -98,14 +98,24 @@ def test_task_count_sweep_reports_regimes(count_run):
 
 def test_shift_sweep_reports_which_objective(shift_run):
     out, rep = shift_run
+    assert rep["arms"] == ["learner", "control", "reference"]  # sweep.reference: auto
     sec = rep["which_objective"]
     assert sec is not None and rep["regimes"] is None  # one diversity level
     assert sec["train_region"] == "halfspace"
-    assert sec["proxy_names"] == PROXIES
-    assert set(sec["thresholds"]) == {"margin", "fit_alpha", "sensitivity_threshold",
-                                      "gain_threshold", "proxy_threshold", "level"}
-    assert len(sec["rows"]) == 2 * 2  # arms x intensities
+    assert len(sec["rows"]) == 2  # intensities (one diversity)
     for r in sec["rows"]:
+        assert r["verdict"] in sec["verdicts"] and r["statistic"] == "ood_proxy_pull"
+        for arm in ("learner", "control", "reference"):
+            assert set(r[arm]) >= {"ood_proxy_pull", "ood_proxy_margin", "ood_outside_share"}
+        assert set(r["tests"]) == {"gate", "pull", "accuracy"}
+    assert [t["metric"] for t in rep["reference_tests"]] == ["ood_proxy_pull"]
+    # the per-seed labels stay as a description: learner and control only
+    ps = sec["per_seed"]
+    assert ps["proxy_names"] == PROXIES
+    assert set(ps["thresholds"]) == {"margin", "fit_alpha", "sensitivity_threshold",
+                                     "gain_threshold", "proxy_threshold", "level"}
+    assert len(ps["rows"]) == 2 * 2  # arms x intensities
+    for r in ps["rows"]:
         for part in ("in_dist", "out_dist"):
             p = r[part]
             _shares_sum_to_one(p["shares"])
@@ -119,11 +129,12 @@ def test_shift_sweep_reports_which_objective(shift_run):
     assert (out / "which_objective.png").stat().st_size > 5000
     assert not (out / "task_count.png").exists()
     md = (out / "report.md").read_text()
-    assert "## Which objective" in md
+    assert "## Which objective" in md and "### Per-seed description (not the verdict)" in md
+    assert "| i | verdict | excess pull | excess margin |" in md
     assert ("| i | arm | ID outcomes | OOD outcomes | OOD proxy share | which proxy "
             "(pseudo-aligned seeds) | OOD accuracy (chance) | OOD S | OOD gain |") in md
     assert "| 1.5 | gru (reward given) |" in md and "| 1.5 | gru (reward shuffled) |" in md
-    assert sec["summary"] in md and "seeds whose goal generalizes" in sec["summary"]
+    assert sec["summary"] in md and sec["summary"].startswith("Out of the training region")
 
 
 # --- hand-made arrays -----------------------------------------------------------------------------
@@ -225,7 +236,8 @@ def _outcome_measure(kind: str) -> dict:
     if kind == "pseudo":
         ind[:, N + 1] = 0.0  # inside the region the nearest in-region task is the task: a tie
         ood = np.full((N, m), -4.0, np.float32)
-        ood[:, N + 1] = 0.0  # outside it, the proxy wins every row
+        ood[np.arange(N), np.arange(N)] = -3.0  # its answers still follow the task...
+        ood[:, N + 1] = 0.0  # ...but outside the region the proxy wins every row
     else:
         ood = _diagonal(N, m)
     return {"lifetime_gain": np.float32(2.0), "matrix": ind,
@@ -263,8 +275,6 @@ def test_which_objective_section_and_sentence(tmp_path):
     md = "\n".join(objective_markdown(sec))
     assert "| 1 | gru (reward given) | **goal 2/2** | **pseudo 2/2** |" in md
     assert "nearest_in_region 2" in md
-    rep = {"which_objective": sec}
-    assert [p.name for p in plot_objective(rep, tmp_path)] == ["which_objective.png"]
     # a single run: each checkpoint classified on its own (S = 1 per checkpoint), same kernels
     gens = [0, 2, 4]
     meas = {k: np.stack([_outcome_measure(kind[i])[k] for i in range(3)])
@@ -312,3 +322,22 @@ def test_analyze_shows_the_which_objective_table(tmp_path, capsys):
     assert "## Regime" in md and "S = 1" in md
     assert len([x for x in md.splitlines() if x.startswith("| 0 |")]) == 2  # both tables
     assert "analysis written:" in printed
+    # the verdict needs a reference: analyze says so, and with --reference shows the
+    # statistics beside it (measured by this run's program), still without a verdict
+    assert data["reference"] is None and "--reference REF_RUN_DIR" in md
+    ref = tmp_path / "ref"
+    assert cli.main(["run", SHIFT, *[a for a in TINY if not a.startswith("sweep.")],
+                     "task.train_region=none", "--out", str(ref), "--quiet"]) == 0
+    assert cli.main(["analyze", str(run), "--reference", str(ref), "--quiet"]) == 0
+    data = json.loads((run / "analysis.json").read_text())
+    comp = data["reference"]
+    assert comp["verdict"] is None and comp["reference_dir"] == str(ref)
+    pull = comp["rows"]["ood_proxy_pull"]
+    assert pull["excess"] == pytest.approx(pull["run"] - pull["reference"], abs=1e-6)
+    assert "| ood_proxy_pull |" in (run / "analysis.md").read_text()
+    capsys.readouterr()
+    # the reference must have no region; a run without a region has nothing to compare
+    assert cli.main(["analyze", str(run), "--reference", str(run), "--quiet"]) == 2
+    assert cli.main(["analyze", str(ref), "--reference", str(ref), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "task.train_region" in err and "has none" in err

@@ -15,8 +15,14 @@
 - ``regimes`` (with two or more diversity levels): per arm, intensity and level, the regime
   shares over seeds (memorization, identification, general learning; ``kernels.regime``),
   pool and held-out accuracy and sensitivity (:mod:`meta_evo.report.objective`);
-- ``which_objective`` (with a training region): per arm, intensity and level, the outcome
-  shares in and out of distribution and which proxy (``kernels.generalization``);
+- ``which_objective`` (with a training region): per intensity and level, the verdict (no
+  optimization, pseudo-aligned, goal generalizes, capability only) from tests against the
+  control and the reference arm, with the excess proxy pull and margin
+  (:mod:`meta_evo.report.which_objective`), and the per-seed outcome labels as a description
+  (``kernels.generalization``); ``reference_tests``: the tests against the reference arm;
+- ``algorithm`` (two or more diversity levels, a family whose answer is a task): per arm,
+  intensity and level, the distance of the final answer to pool-Bayes and prior-Bayes, and a
+  Holm-adjusted sign-flip test of "nearer prior-Bayes" (:mod:`meta_evo.report.algorithm`);
 - env steps, wall time, compile evidence (trace counts), versions and platform.
 """
 
@@ -29,12 +35,13 @@ import jax
 import numpy as np
 
 import kernels
-from meta_evo.measure import SCALARS
+from meta_evo.measure import ANSWER_SCALARS, OOD_SCALARS, SCALARS
 from meta_evo.report.common import (
     ALPHA,
     CI_LEVEL,
     DEFAULT_PRIMARY,
     NUM_BOOTSTRAP,
+    REFERENCE_METRICS,
     TESTED_METRICS,
     interval_text,
     onset_text,
@@ -61,9 +68,11 @@ def primary_metric(cfg) -> str:
 
 # --- from a sweep result to arrays ---------------------------------------------------------------
 def _scalars(arm, gen: int) -> dict:
-    """{metric: [G]} of an arm at a measured generation: kernel scalars + learner describe."""
+    """{metric: [G]} of an arm at a measured generation: kernel scalars (held-out, pool and,
+    with a training region, out of distribution) + learner describe."""
     meas = arm.measures[gen]
-    out = {k: np.asarray(meas[k], np.float64) for k in SCALARS if k in meas}
+    out = {k: np.asarray(meas[k], np.float64) for k in SCALARS + OOD_SCALARS + ANSWER_SCALARS
+           if k in meas}
     for k, v in arm.describe.get(gen, {}).items():
         out[k] = np.asarray(v, np.float64)
     return out
@@ -108,6 +117,21 @@ def compute_onsets(res) -> list[dict]:
             jobs.append((learner, metric, int(d), against, bad, "control"))
             vals.append(v)
             ctls.append(c)
+    # Which objective (a training region): the learner's proxy pull and margin against the
+    # reference arm (the same learner evolved without the region), same level and seed.
+    if "reference" in res.arms:
+        ref = _scalars(res.arms["reference"], final)
+        ref_label = arm_label("reference", res.arms["reference"])
+        for di, d in enumerate(sw.diversities):
+            # the pull where the answer lies in task space, else the margin: one test
+            tested_ref = next((m for m in REFERENCE_METRICS if m in main and m in ref
+                               and np.isfinite(main[m]).any()), None)
+            for metric in [tested_ref] if tested_ref else []:
+                v, c, bad = paired(_by_level(grid, main[metric], di, L, S),
+                                   _by_level(grid, ref[metric], di, L, S))
+                jobs.append((learner, metric, int(d), ref_label, bad, "reference"))
+                vals.append(v)
+                ctls.append(c)
     # The diversity contrast: the learner arm where tasks vary against the same arm, seed and
     # level with one fixed task (paired: both start from the seed's meta-init).
     if 1 in sw.diversities:
@@ -291,22 +315,36 @@ def regimes_report(res) -> dict | None:
                            pool_tasks=getattr(cfg.measure, "pool_tasks", None))
 
 
-def objective_report(res) -> dict | None:
-    """The ``which_objective`` section (a training region is set), else None."""
+def objective_report(res, tests: list[dict]) -> dict | None:
+    """The ``which_objective`` section (a training region is set), else None: the verdict from
+    the family's ``tests`` (:mod:`meta_evo.report.which_objective`) and the per-seed
+    description."""
     from meta_evo.report.objective import objective_section
+    from meta_evo.report.which_objective import SHOWN, verdict_section
 
-    cfg = res.cfg
-    region = getattr(cfg.task, "train_region", "none")
+    cfg, grid = res.cfg, res.grid
+    sw = cfg.sweep
+    region = cfg.task.train_region
     if region == "none":
         return None
     meas = _final_measures(res)
     first = next(iter(meas.values()))
-    if "matrix" not in first:
+    if "ood_matrix" not in first:
         return None
+    labels = {k: arm_label(k, a) for k, a in res.arms.items()}
+    L, S = len(sw.intensities), sw.seeds
+    values = {}
+    for name, arm in res.arms.items():
+        sc = _scalars(arm, cfg.meta.generations)
+        values[name] = {m: np.stack([_by_level(grid, sc[m], di, L, S)
+                                     for di in range(len(sw.diversities))])
+                        for m in SHOWN if m in sc}
     extra = first["matrix"].shape[-1] - cfg.measure.heldout_tasks
-    return objective_section(meas, {k: arm_label(k, a) for k, a in res.arms.items()},
-                             res.grid, cfg.sweep.intensities, cfg.sweep.diversities,
-                             train_region=region, proxy_names=matrix_proxy_names(cfg, extra))
+    per_seed = objective_section(
+        {k: v for k, v in meas.items() if k != "reference"}, labels, grid, sw.intensities,
+        sw.diversities, train_region=region, proxy_names=matrix_proxy_names(cfg, extra))
+    return verdict_section(values, tests, sw.intensities, sw.diversities, train_region=region,
+                           labels=labels, per_seed=per_seed)
 
 
 def _strongest(res) -> dict:
@@ -338,7 +376,8 @@ def _strongest(res) -> dict:
 
 def build_report(res) -> dict:
     """The JSON-ready report of a :class:`~meta_evo.sweep.SweepResult`."""
-    from meta_evo.runs import platform_info, versions
+    from meta_evo.report.algorithm import algorithm_report
+    from meta_evo.runs import platform_info, provenance, versions
 
     cfg, grid = res.cfg, res.grid
     sw, m = cfg.sweep, cfg.meta
@@ -382,17 +421,20 @@ def build_report(res) -> dict:
         },
         "onsets": [o for o in onsets if o["kind"] == "control"],
         "contrasts": [o for o in onsets if o["kind"] == "contrast"],
+        "reference_tests": [o for o in onsets if o["kind"] == "reference"],
         "selection": selection_summary(res),
         "levels": _level_table(res),
         "strongest": _strongest(res),
         "regimes": regimes_report(res),
-        "which_objective": objective_report(res),
+        "which_objective": objective_report(res, onsets),
+        "algorithm": algorithm_report(res),  # issue 18: pool-Bayes or prior-Bayes
         "points": _points(res),
         "env_steps": int(res.env_steps),
         "wall_s": round(res.wall_s, 2),
         "timings": timings,
         "versions": versions(),
         "platform": platform_info(),
+        "provenance": provenance(),
         "config": cfg.to_dict(),
     }
     return rep

@@ -25,7 +25,13 @@ PHASE_METRICS = KEY_METRICS + (("return_final", "held-out return after lifetime"
 # every contrast" makes, no exploratory test could ever pass. Diversity contrasts (varying
 # against fixed tasks, same arm) are tested for the primary metric only.
 TESTED_METRICS = ("objective_sensitivity", "behavioral_accuracy", "lifetime_gain",
-                  "pool_behavioral_accuracy")
+                  "pool_behavioral_accuracy",
+                  # out of a training region (the which-objective gate and accuracy)
+                  "ood_objective_sensitivity", "ood_behavioral_accuracy")
+# Tested against the reference arm (the same learner evolved without the training region),
+# one of them: the proxy pull where the family's answer lies in task space, else the proxy
+# margin (which falls with capability: the pull does not; kernels.pursuit).
+REFERENCE_METRICS = ("ood_proxy_pull", "ood_proxy_margin")
 ALPHA = 0.05  # the family-wise level: of the primary test, and of the exploratory family
 CI_LEVEL = 0.95  # the intervals
 NUM_BOOTSTRAP = 1000

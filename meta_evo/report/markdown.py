@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from meta_evo.report.common import KEY_METRICS, PHASE_METRICS, short_div
-from meta_evo.report.objective import objective_markdown, regime_markdown
+from meta_evo.report.objective import regime_markdown
+from meta_evo.report.which_objective import verdict_markdown
 
 
 def _fmt(cell: dict | None, digits: int = 3) -> str:
@@ -206,7 +207,10 @@ def markdown(rep: dict) -> str:
     if rep.get("regimes"):
         lines += regime_markdown(rep["regimes"])
     if rep.get("which_objective"):
-        lines += objective_markdown(rep["which_objective"])
+        lines += verdict_markdown(rep["which_objective"])
+    if rep.get("algorithm"):  # issue 18: which algorithm (pool-Bayes or prior-Bayes)
+        from meta_evo.report.algorithm import algorithm_markdown
+        lines += algorithm_markdown(rep["algorithm"])
     lines += _selection_section(rep)
     lines += ["## Metrics per level (mean ± 95 % t-interval half-width over seeds, final "
               "generation)", ""]
@@ -248,8 +252,8 @@ def markdown(rep: dict) -> str:
             lines.append("- `phase_2d.png`: intensity x task count; the modal regime by colour, "
                          "the primary metric by shade.")
     if rep.get("which_objective"):
-        lines.append("- `which_objective.png`: outcome shares in and out of distribution per "
-                     "intensity, learner and control.")
+        lines.append("- `which_objective.png`: the proxy pull and margin of the learner, the "
+                     "reference and the control per intensity, with the verdicts.")
     lines.append("")
     t = rep["timings"]
     lines += ["## Cost", "", "| arm | wall s | first chunk s (with compile) | measure s (with "

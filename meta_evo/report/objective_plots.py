@@ -8,8 +8,8 @@
 - ``phase_2d.png`` (``regimes``, two or more intensities and task counts): intensity x task
   count; the modal regime by colour, the primary metric's mean by shade (and printed), the
   confidence (share of seeds in the modal regime) printed; learner and control.
-- ``which_objective.png`` (``which_objective``): for each intensity, the outcome shares in and
-  out of distribution, learner and control, as stacked bars.
+- ``which_objective.png`` (``which_objective``): the proxy pull and the proxy margin of the
+  learner, the reference and the control against intensity, with the verdict of each level.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from meta_evo.report.objective import (  # noqa: E402
-    OUTCOME_LABELS,
     REGIME_LABELS,
     task_count_text,
 )
@@ -33,8 +32,6 @@ from meta_evo.report.objective import (  # noqa: E402
 DPI = 110
 REGIME_COLORS = {"memorization": "#8c8c8c", "identification": "#ff7f0e",
                  "general_learning": "#2ca02c", "none": "#f0f0f0"}
-OUTCOME_COLORS = {"goal_generalizes": "#2ca02c", "pseudo_aligned": "#d62728",
-                  "capability_only": "#ffbf00", "no_optimization": "#c8c8c8"}
 ARM_STYLE = ({"ls": "-", "marker": "o", "mfc": None}, {"ls": "--", "marker": "s", "mfc": "white"})
 
 
@@ -208,52 +205,95 @@ def phase_2d(rep: dict, path: Path) -> Path:
 
 
 def which_objective_figure(rep: dict, path: Path) -> Path:
+    """Per diversity: the proxy pull (left) and the proxy margin (right) of each arm against
+    intensity, means with 95 % intervals, and the verdict of each level above the left panel."""
+    from meta_evo.report.which_objective import MARGIN, PULL, VERDICT_LABELS
+
     sec = rep["which_objective"]
-    ints = sorted({r["intensity"] for r in sec["rows"]})
-    divs = sorted({r["diversity"] for r in sec["rows"]}, key=lambda d: (d == 0, d))
-    arms = sec["arms"][:2]
-    labels = {r["arm"]: r["label"] for r in sec["rows"]}
-    fig, axes = plt.subplots(1, len(divs), figsize=(max(6.0, 1.9 * len(ints) + 2) * len(divs),
-                                                    4.4), squeeze=False)
-    bars = [(arm, part) for arm in arms for part in ("in_dist", "out_dist")]
-    width = 0.8 / len(bars)
-    for a, d in zip(axes[0], divs, strict=True):
-        ticks, tick_labels = [], []
-        for xi, i in enumerate(ints):
-            for b, (arm, part) in enumerate(bars):
-                r = _row(sec, arm, i, d)
-                if r is None:
+    divs = sorted({r["diversity"] for r in sec["rows"]})
+    arms = [a for a in ("learner", "reference", "control") if a in sec["rows"][0]]
+    styles = {"learner": ("C3", "o", "-"), "reference": ("C0", "s", "--"),
+              "control": ("0.5", "^", ":")}
+    fig, axes = plt.subplots(len(divs), 2, figsize=(10.0, 3.8 * len(divs)), squeeze=False)
+    for row_axes, d in zip(axes, divs, strict=True):
+        rows = sorted((r for r in sec["rows"] if r["diversity"] == d),
+                      key=lambda r: r["intensity"])
+        xs = np.array([r["intensity"] for r in rows])
+        for a, metric, name in ((row_axes[0], PULL, "proxy pull"),
+                                (row_axes[1], MARGIN, "proxy margin (spread units)")):
+            for arm in arms:
+                cells = [(r.get(arm) or {}).get(metric) for r in rows]
+                if not any(c and c.get("mean") is not None for c in cells):
                     continue
-                x = xi - 0.4 + (b + 0.5) * width
-                bottom = 0.0
-                for name in sec["names"]:
-                    h = r[part]["shares"][name] or 0.0
-                    a.bar(x, h, width=width * 0.92, bottom=bottom, color=OUTCOME_COLORS[name],
-                          edgecolor="k", lw=0.4, hatch="//" if arm != arms[0] else None)
-                    bottom += h
-                ticks.append(x)
-                tick_labels.append(("L" if arm == arms[0] else "C") + "\n"
-                                   + ("ID" if part == "in_dist" else "OOD"))
-        a.set_xticks(ticks)
-        a.set_xticklabels(tick_labels, fontsize=7)
-        for xi, i in enumerate(ints):
-            a.annotate(f"i = {i:g}", xy=(xi, 0), xycoords=("data", "axes fraction"),
-                       xytext=(0, -38), textcoords="offset points", ha="center", fontsize=9)
-        a.set_ylim(0, 1.05)
-        a.set_ylabel("share of seeds", fontsize=9)
-        title = f"trained on region {sec['train_region']}"
-        if len(divs) > 1:
-            title += f", {task_count_text(d)} training tasks"
-        a.set_title(title, fontsize=10)
-        a.grid(axis="y", alpha=0.25)
-    handles = [Patch(facecolor=OUTCOME_COLORS[n], edgecolor="k", label=OUTCOME_LABELS[n])
-               for n in sec["names"]]
-    handles.append(Patch(facecolor="white", edgecolor="k", label=f"L: {labels[arms[0]]}"))
-    if len(arms) > 1:
-        handles.append(Patch(facecolor="white", edgecolor="k", hatch="//",
-                             label=f"C: control {labels[arms[1]]}"))
-    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.84))
+                m = np.array([np.nan if not c or c["mean"] is None else c["mean"]
+                              for c in cells], float)
+                lo = np.array([np.nan if not c or c["ci"][0] is None else c["ci"][0]
+                               for c in cells], float)
+                hi = np.array([np.nan if not c or c["ci"][1] is None else c["ci"][1]
+                               for c in cells], float)
+                color, marker, ls = styles[arm]
+                a.plot(xs, m, color=color, marker=marker, ls=ls,
+                       label=sec["labels"].get(arm, arm))
+                a.fill_between(xs, lo, hi, color=color, alpha=0.15)
+            a.axhline(0.0, color="k", lw=0.6)
+            a.set_xlabel("selection intensity i")
+            a.set_ylabel(name)
+            a.grid(alpha=0.25)
+        for r in rows:
+            label = VERDICT_LABELS.get(r["verdict"], "no verdict")
+            row_axes[0].annotate(label, xy=(r["intensity"], 1.0),
+                                 xycoords=("data", "axes fraction"), xytext=(0, 4),
+                                 textcoords="offset points", ha="center", fontsize=7,
+                                 rotation=20)
+        row_axes[1].set_title(f"trained on {sec['train_region']}, d = {d}", fontsize=9)
+    axes[0][1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def coverage_figure(rep: dict, path: Path) -> Path:
+    """The coverage sweep: excess proxy pull (left) and margin (right), learner minus
+    reference with 95 % intervals, against the share q of training tasks drawn outside the
+    region (evenly spaced ticks), one line per diversity and intensity above 0; each point's
+    verdict is marked by its colour (red: pseudo-aligned)."""
+    from meta_evo.report.which_objective import VERDICT_LABELS
+
+    rows = [r for r in rep["rows"] if r["intensity"] > 0]
+    qs = sorted({r["q"] for r in rep["rows"]})
+    pos = {q: k for k, q in enumerate(qs)}
+    colors = {"pseudo_aligned": "C3", "goal_generalizes": "C2", "capability_only": "C1",
+              "no_optimization": "0.6", None: "k"}
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8))
+    keys = sorted({(r["diversity"], r["intensity"]) for r in rows})
+    for a, metric, name in ((axes[0], "excess_proxy_pull", "excess proxy pull"),
+                            (axes[1], "excess_proxy_margin", "excess proxy margin")):
+        for d, i in keys:
+            sel = sorted((r for r in rows if (r["diversity"], r["intensity"]) == (d, i)),
+                         key=lambda r: r["q"])
+            cells = [r[metric] for r in sel]
+            if not any(c and c.get("mean") is not None for c in cells):
+                continue
+            x = np.array([pos[r["q"]] for r in sel], float)
+            m = np.array([np.nan if not c or c["mean"] is None else c["mean"] for c in cells])
+            lo = np.array([np.nan if not c or c["ci"][0] is None else c["ci"][0] for c in cells])
+            hi = np.array([np.nan if not c or c["ci"][1] is None else c["ci"][1] for c in cells])
+            a.plot(x, m, color="k", lw=0.8, label=f"d = {d}, i = {i:g}")
+            a.fill_between(x, lo, hi, color="k", alpha=0.1)
+            for xx, mm, r in zip(x, m, sel, strict=True):
+                a.plot(xx, mm, "o", color=colors.get(r["verdict"], "k"), ms=6)
+        a.axhline(0.0, color="k", lw=0.6)
+        a.set_xticks(range(len(qs)))
+        a.set_xticklabels([f"{q:g}" for q in qs])
+        a.set_xlabel("share q of training tasks drawn outside the region")
+        a.set_ylabel(name + " (learner - reference)")
+        a.grid(alpha=0.25)
+    handles = [Line2D([], [], marker="o", ls="", color=c, label=VERDICT_LABELS[v])
+               for v, c in colors.items() if v is not None]
+    axes[0].legend(handles=handles, fontsize=7, loc="best")
+    fig.suptitle(f"coverage: trained on {rep['train_region']}", fontsize=10)
+    fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path

@@ -316,6 +316,7 @@ def cross_task_matrix(rep: dict, path: Path) -> Path:
 
 def plot_all(rep: dict, out: Path) -> list[Path]:
     """Draw every plot into ``out``; returns the paths."""
+    from meta_evo.report.algorithm import plot_algorithm
     from meta_evo.report.objective_plots import plot_objective
 
     out = Path(out)
@@ -323,4 +324,4 @@ def plot_all(rep: dict, out: Path) -> list[Path]:
             lifetime_curves(rep, out / "lifetime_curves.png"),
             evolution(rep, out / "evolution.png"),
             cross_task_matrix(rep, out / "cross_task_matrix.png"),
-            *plot_objective(rep, out)]
+            *plot_objective(rep, out), *plot_algorithm(rep, out)]

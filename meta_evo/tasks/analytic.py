@@ -23,12 +23,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import kernels
+
 from .base import TaskFamily
 
 
 class Analytic(TaskFamily):
     name = "analytic"
     proxy_names = ("mean_task",)
+    answer_in_task_space = True  # phi is a point of task space: the optimum phi = tau
 
     def __init__(self, dim: int = 4, scale: float = 1.0, **_):
         self.task_dim = dim
@@ -41,6 +44,11 @@ class Analytic(TaskFamily):
 
     def proxy_tasks(self):
         return jnp.zeros((1, self.task_dim))
+
+    def prior_posterior_mean(self, phis, returns, noise):
+        """Prior-Bayes in closed form: the ridge regression of
+        ``kernels.analytic_posterior_mean`` (prior ``N(0, scale^2 I)``)."""
+        return kernels.analytic_posterior_mean(phis, returns, self.scale, noise)
 
     def make_evaluator(self, agent, episode_length: int):
         def evaluate(phi, tau, key):

@@ -60,28 +60,55 @@ class TaskFamily:
     obs_size: int = 0
     action_size: int = 0
     proxy_names: tuple[str, ...] = ()
+    # The agent's phi is itself a point of task space (the learner's answer is a task): the
+    # measurement then compares the final phi with Bayes estimates of the task from the
+    # lifetime's history (``kernels.identification``; ``measure.ALGORITHM_SCALARS``). Off for
+    # families whose phi is a policy: their measurement program is unchanged.
+    answer_in_task_space: bool = False
+
+    def prior_posterior_mean(self, phis: jax.Array, returns: jax.Array, noise) -> jax.Array | None:
+        """The posterior mean task ``[task_dim]`` under the full task prior (``sample_task``)
+        from a history of points ``phis [K, D_phi]`` and returns ``[K]``, with the centered
+        Gaussian likelihood of ``kernels.identification`` at scale ``noise``, in closed form;
+        None where the family has none (the measurement then uses a large prior sample)."""
+        return None
 
     def sample_task(self, key: jax.Array) -> jax.Array:
         """One task from the full (held-out) distribution: ``[task_dim]``."""
         raise NotImplementedError
 
-    def train_pool(self, task_seed: int, region: str = "none") -> jax.Array:
+    def train_pool(self, task_seed: int, region: str = "none",
+                   outside_share: float = 0.0) -> jax.Array:
         """The fixed pool of training tasks ``[POOL_SIZE, task_dim]``, from ``task_seed``,
-        drawn inside ``region`` (``"none"``: the full distribution, as always)."""
+        drawn as :meth:`draw_train` draws (``"none"``: the full distribution, as always)."""
         keys = jax.random.split(jax.random.PRNGKey(task_seed), POOL_SIZE)
+        return jax.vmap(lambda k: self.draw_train(k, region, outside_share))(keys)
+
+    def draw_train(self, key: jax.Array, region: str = "none",
+                   outside_share: float = 0.0) -> jax.Array:
+        """One task of the training distribution: the full distribution for ``"none"``; else
+        inside ``region``, or, with probability ``outside_share`` (the coverage of Langosco et
+        al. 2022), outside it. Both sides are exact conditionals, so ``outside_share`` equal to
+        the region's outside mass gives back the full distribution. With ``outside_share == 0``
+        the draw is the same as before the coverage axis existed (same keys, same tasks)."""
         if region == "none":
-            return jax.vmap(self.sample_task)(keys)
-        return jax.vmap(lambda k: self.sample_region(k, region, True))(keys)
+            return self.sample_task(key)
+        if outside_share <= 0.0:
+            return self.sample_region(key, region)
+        k_side, k_task = jax.random.split(key)
+        outside = jax.random.uniform(k_side) < outside_share
+        return jnp.where(outside, self.sample_region(k_task, region, False),
+                         self.sample_region(k_task, region, True))
 
     def sample_train(self, key: jax.Array, pool: jax.Array, diversity: jax.Array,
-                     region: str = "none") -> jax.Array:
+                     region: str = "none", outside_share: float = 0.0) -> jax.Array:
         """A training task: uniform over the first ``diversity`` pool entries (traced);
-        ``diversity == 0`` means a fresh draw from the full distribution (inside ``region``;
-        pass the pool built for the same region)."""
+        ``diversity == 0`` means a fresh :meth:`draw_train` (pass the pool built for the same
+        region and outside share)."""
         d = jnp.asarray(diversity, jnp.int32)
         k1, k2 = jax.random.split(key)
         idx = jax.random.randint(k1, (), 0, jnp.maximum(d, 1))
-        fresh = self.sample_task(k2) if region == "none" else self.sample_region(k2, region)
+        fresh = self.draw_train(k2, region, outside_share)
         return jnp.where(d > 0, pool[idx], fresh)
 
     def proxy_tasks(self) -> jax.Array:
