@@ -10,7 +10,8 @@
 # --wheels DIR  install the wheels of ../shared/device/fetch-wheels.sh from DIR first (the device
 #               image has JAX with CUDA but no brax or evosax, and no network)
 # --out DIR     where results go (default: $OUT when set, else runs/gpu_check)
-# --tiny        a CPU-sized run of the same steps (CI runs it): 2 grid points, 2 generations
+# --tiny        every step at CI size on a CPU (tests/test_gpu_check.py): the analytic family,
+#               2 grid points, 2 generations
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-runs/gpu_check}"
@@ -43,13 +44,18 @@ EOF
 cat "$out/device.json"
 
 if [ "$tiny" = 1 ]; then
-  bench=(--population 4 --lifetime 2 --candidates 2 --episode-length 5 --generations 1 --rounds 1)
+  # every step of the script at CI size; analytic instead of Brax (no physics to compile), so
+  # CI checks the plumbing in seconds: the device run is the Brax one below
+  bench=(--family analytic --agent direct --population 4 --lifetime 2 --candidates 2
+         --generations 1 --rounds 1)
   grid=2
+  config=meta_evo/configs/sweep_default.yaml
   sweep=(meta.generations=2 meta.chunk=1 sweep.seeds=1 "sweep.intensities=[0.0,1.5]"
-         "sweep.diversities=[0]" task.episode_length=5 learner.lifetime=2 meta.population=4
+         "sweep.diversities=[0]" learner.lifetime=2 meta.population=4 learner.hidden=2
          task.tasks_per_member=1 measure.heldout_tasks=2 measure.pool_tasks=2
          measure.reference_samples=2 measure.alignment_samples=2)
 else
+  config=meta_evo/configs/sweep_default_gpu.yaml
   bench=(--population 64 --generations 1 --rounds 3)
   grid=32
   # the reduced default: the CPU experiment's lifetime and episode sizes, all 8 seeds, the
@@ -61,14 +67,14 @@ $py benchmarks/throughput.py --learner gru --cache "$JAX_COMPILATION_CACHE_DIR" 
   --out "$out/single_gru.json"
 $py benchmarks/throughput.py --mode sweep --learner gru --grid "$grid" \
   --cache "$JAX_COMPILATION_CACHE_DIR" "${bench[@]}" --out "$out/sweep_gru.json"
-$py -m meta_evo.cli sweep meta_evo/configs/sweep_default_gpu.yaml "${sweep[@]}" \
-  log.progress=false --out "$out/sweep_default_gpu" --quiet
+$py -m meta_evo.cli sweep "$config" "${sweep[@]}" \
+  log.progress=false --out "$out/sweep" --quiet
 t1=$(date +%s)
 $py - "$out" "$((t1 - t0))" <<'EOF'
 import json, sys
 from pathlib import Path
 out, wall = Path(sys.argv[1]), int(sys.argv[2])
-rep = json.loads((out / "sweep_default_gpu" / "report.json").read_text())
+rep = json.loads((out / "sweep" / "report.json").read_text())
 summary = {"wall_s": wall, "device": json.loads((out / "device.json").read_text()),
            "sweep_env_steps": rep["env_steps"], "sweep_wall_s": rep["wall_s"],
            "primary": [{k: o.get(k) for k in ("diversity", "summary", "p", "p_adjusted")}

@@ -195,6 +195,7 @@ class SweepResult:
     env_steps: int
     report: dict | None = None
     devices: int = 1  # local devices the grid axis was sharded over
+    resumed: bool = False  # continued from checkpoints: wall_s counts this process only
 
 
 class _Line:
@@ -464,7 +465,8 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
             for name, p in progs.items()}
     res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
                       wall_s=time.perf_counter() - t0,
-                      env_steps=sum(a.env_steps for a in arms.values()), devices=devices)
+                      env_steps=sum(a.env_steps for a in arms.values()), devices=devices,
+                      resumed=resume_dir is not None)
     if out_dir is not None and writer:
         save_arrays(out_dir / "sweep.npz", res)
     report = report and writer  # the others computed the same arrays; one report

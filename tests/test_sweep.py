@@ -156,7 +156,9 @@ def test_report_files_and_keys(swept):
 
     # (the out-of-region ones only where the sweep has a training region: this one has none)
     assert metrics == {m for m in TESTED_METRICS if not m.startswith("ood_")}
-    assert len(rep["onsets"]) == 2 * len(metrics)
+    # d = 1 against the shuffled control: the arms are the same by construction, not tested
+    assert len(rep["onsets"]) == len(metrics) and {o["diversity"] for o in rep["onsets"]} == {0}
+    assert [n["diversity"] for n in rep["not_tested"]] == [1]
     assert [o["metric"] for o in rep["contrasts"]] == [cfg.sweep.primary_metric]
     for o in rep["onsets"]:
         # 3 seeds: an exact paired sign-flip test cannot reach p < alpha, and says so

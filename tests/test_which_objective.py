@@ -250,7 +250,7 @@ def test_coverage_sweep_runs_learner_control_and_reference_per_share(tmp_path, c
     assert sub["config"]["task"]["outside_share"] == 0.5
     assert [t["metric"] for t in sub["reference_tests"]] == [PULL]  # the margin is shown only
     assert all(t["role"] == "exploratory" for t in sub["reference_tests"])
-    assert sub["tests"]["exploratory_tests"] == 6  # 3 held-out/pool + gate, accuracy, pull
+    assert sub["tests"]["exploratory_tests"] == 7  # 4 held-out/pool + gate, accuracy, pull
     assert "## Which objective" in (out / "coverage-0.5" / "report.md").read_text()
     before = (out / "coverage-0" / "sweep.npz").stat().st_mtime_ns
     (out / "report.md").unlink()

@@ -47,6 +47,7 @@ from meta_evo.report.common import (
     onset_text,
     py,
 )
+from meta_evo.report.findings import findings_section
 from meta_evo.report.stats import mean_ci, onset_tests, paired
 
 
@@ -105,6 +106,8 @@ def compute_onsets(res) -> list[dict]:
     tested = [m for m in main if m == primary or m in TESTED_METRICS]
     jobs, vals, ctls = [], [], []
     for di, d in enumerate(sw.diversities):
+        if identical_arms(res, int(d)):
+            continue  # not a finding: the arms are the same by construction (not_tested)
         for metric in tested:
             v = _by_level(grid, main[metric], di, L, S)
             if ctrl is not None and metric in ctrl:
@@ -145,10 +148,15 @@ def compute_onsets(res) -> list[dict]:
                 jobs.append((learner, metric, int(d), "d=1 (same arm)", bad, "contrast"))
                 vals.append(v)
                 ctls.append(c)
+    if not jobs:
+        return []
     is_primary = np.array([m == primary and kind == "control"
                            for (_, m, _, _, _, kind) in jobs])
     key = jax.random.PRNGKey(cfg.seed + 7)
-    t = onset_tests(np.asarray(sw.intensities, np.float64), np.stack(vals), np.stack(ctls),
+    # the kernel tests learner minus control against 0 (the same sign-flip p-values as the
+    # pair), so its logistic fit describes the difference, not the learner's own level means
+    diffs = np.stack(vals) - np.stack(ctls)
+    t = onset_tests(np.asarray(sw.intensities, np.float64), diffs, np.zeros_like(diffs),
                     is_primary, key, alpha=ALPHA, ci_level=CI_LEVEL,
                     num_bootstrap=NUM_BOOTSTRAP)
     r = t["result"]
@@ -159,7 +167,8 @@ def compute_onsets(res) -> list[dict]:
         item = {
             "arm": arm, "metric": metric, "diversity": d, "control": against, "kind": kind,
             "role": "primary" if is_primary[q] else "exploratory",
-            "alpha": py(t["alpha"][q]), "family_size": 1 if is_primary[q] else t["family_size"],
+            "alpha": py(t["alpha"][q]),
+            "family_size": t["primary_family_size"] if is_primary[q] else t["family_size"],
             "seeds": S, "testable": bool(r.testable[q]), "min_p": py(r.min_p[q]),
             "exact": bool(r.exact[q]),
             "found": found,
@@ -179,6 +188,7 @@ def compute_onsets(res) -> list[dict]:
             "difference": py(r.difference[q]),
             "significant": py(r.significant[q]),
             "nonfinite_replaced": bad,
+            "levels": level_differences(sw.intensities, diffs[q], r.p_level[q]),
         }
         # the Monte Carlo error of p (0 when exact): that of the level that sets it
         top = int(r.onset_index[q]) if found else L - 1
@@ -187,6 +197,35 @@ def compute_onsets(res) -> list[dict]:
         item["summary"] = onset_text(item)
         item["interval"] = interval_text(item)
         out.append(item)
+    return out
+
+
+def identical_arms(res, d: int) -> bool:
+    """Whether the learner and control arms are the same by construction at diversity ``d``:
+    with one fixed task a ``shuffled`` control is told the returns of that same task, so both
+    arms evolve alike and a test between them is not a finding."""
+    learner, control = learner_and_control(res)
+    if control is None or d != 1:
+        return False
+    a, c = res.arms[learner], res.arms[control]
+    return getattr(c, "reward", None) == "shuffled" and a.learner == c.learner
+
+
+def not_tested(res) -> list[dict]:
+    """The diversity levels whose learner-versus-control tests are not run, and why."""
+    return [{"diversity": int(d), "reason": "with one fixed task the shuffled control is told "
+             "the returns of that task, so both arms are the same by construction"}
+            for d in res.cfg.sweep.diversities if identical_arms(res, int(d))]
+
+
+def level_differences(intensities, diff: np.ndarray, p_level) -> list[dict]:
+    """Per level: the mean paired difference (learner minus control) over seeds with its 95 %
+    t-interval, and the level's one-sided sign-flip p (before the sequence and Holm)."""
+    out = []
+    for li, i in enumerate(intensities):
+        mu, lo, hi = mean_ci(diff[li], CI_LEVEL)
+        out.append({"intensity": float(i), "difference": py(mu), "ci": [py(lo), py(hi)],
+                    "p": py(p_level[li])})
     return out
 
 
@@ -393,6 +432,7 @@ def build_report(res) -> dict:
            for li, i in enumerate(sw.intensities)}
     onsets = compute_onsets(res)
     explore = [o for o in onsets if o["role"] == "exploratory"]
+    primary_items = [o for o in onsets if o["role"] == "primary"]
     rep = {
         "kind": "meta-evo sweep report",
         "family": cfg.task.family, "backend": cfg.task.backend, "agent": cfg.agent.kind,
@@ -410,18 +450,26 @@ def build_report(res) -> dict:
         "tests": {
             "alpha": ALPHA, "ci_level": CI_LEVEL, "num_bootstrap": NUM_BOOTSTRAP,
             "primary_metric": primary_metric(cfg),
+            "primary_tests": len(primary_items),
+            "primary_alpha": primary_items[0]["alpha"] if primary_items else None,
             "exploratory_tests": len(explore),
             "exploratory_alpha": explore[0]["alpha"] if explore else None,
             "min_p": onsets[0]["min_p"] if onsets else None,
             "exact": onsets[0]["exact"] if onsets else None,
             "method": "exact paired sign-flip test per level over seeds (Monte Carlo above 16 "
-                      "seeds), one-sided; fixed-sequence from the top level; primary metric "
-                      "at alpha; other metrics and contrasts exploratory, Holm (graphical, "
-                      "fixed sequence inside each test) over their family",
+                      "seeds), one-sided; fixed-sequence from the top level; the primary "
+                      "metric's tests (one per diversity level) one family and every other "
+                      "test (metrics, contrasts, the which-objective tests) another, each "
+                      "Holm (graphical, fixed sequence inside each test) at alpha",
+            "conditional_on": "the held-out task set (measure.seed, the same for every seed "
+                              "and arm): p-values and intervals describe the seeds' variation "
+                              "on these tasks, not over redraws of them",
         },
         "onsets": [o for o in onsets if o["kind"] == "control"],
         "contrasts": [o for o in onsets if o["kind"] == "contrast"],
         "reference_tests": [o for o in onsets if o["kind"] == "reference"],
+        "not_tested": not_tested(res),
+        "findings": findings_section(onsets, sw.diversities, sw.intensities),
         "selection": selection_summary(res),
         "levels": _level_table(res),
         "strongest": _strongest(res),
@@ -431,6 +479,7 @@ def build_report(res) -> dict:
         "points": _points(res),
         "env_steps": int(res.env_steps),
         "wall_s": round(res.wall_s, 2),
+        "resumed": bool(getattr(res, "resumed", False)),
         "timings": timings,
         "versions": versions(),
         "platform": platform_info(),

@@ -26,6 +26,7 @@ PHASE_METRICS = KEY_METRICS + (("return_final", "held-out return after lifetime"
 # against fixed tasks, same arm) are tested for the primary metric only.
 TESTED_METRICS = ("objective_sensitivity", "behavioral_accuracy", "lifetime_gain",
                   "pool_behavioral_accuracy",
+                  "update_alignment",  # optimizer-like updates (report.findings)
                   # out of a training region (the which-objective gate and accuracy)
                   "ood_objective_sensitivity", "ood_behavioral_accuracy")
 # Tested against the reference arm (the same learner evolved without the training region),
@@ -75,7 +76,8 @@ def _fmt_i(x) -> str:
 
 
 def interval_text(o: dict) -> str:
-    """The unconditional onset interval and P(onset) in words."""
+    """The onset's resampling stability (where the onset falls when the whole procedure reruns
+    on resampled seeds; "none": no onset found) and P(onset) in words."""
     lo, hi = o["onset_ci"]
     if lo == "none":
         span = "none"
@@ -95,4 +97,4 @@ def onset_text(o: dict) -> str:
                 f"{o['seeds']} seeds: {o['min_p']:.2g})")
     if not o["found"]:
         return "none in range"
-    return f"onset at i = {o['onset']:.2f} (p {o['p']:.2g}; interval {interval_text(o)})"
+    return f"onset at i = {o['onset']:.2f} (p {o['p']:.2g}; stability {interval_text(o)})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from meta_evo.report.common import KEY_METRICS, PHASE_METRICS, short_div
+from meta_evo.report.findings import findings_markdown
 from meta_evo.report.objective import regime_markdown
 from meta_evo.report.which_objective import verdict_markdown
 
@@ -60,8 +61,12 @@ def _tests_section(rep: dict) -> list[str]:
         "one-sided (H1: learner minus control > 0); the onset is the smallest intensity from "
         "which that level and every higher one pass (fixed sequence from the top; its p is the "
         "largest per-level p from the onset up). "
-        f"The primary metric `{t['primary_metric']}` is tested at alpha {alpha:g} (one test "
-        "per diversity level). The "
+        f"The primary metric `{t['primary_metric']}` is tested once per diversity level; "
+        + (f"those {t['primary_tests']} tests are one family, Holm-adjusted at alpha "
+           f"{alpha:g}" + (f" (each at {t['primary_alpha']:.2g} until one passes everywhere)"
+                           if t.get("primary_alpha") else "")
+           if (t.get("primary_tests") or 1) > 1 else f"at alpha {alpha:g}")
+        + ". The "
         f"{t['exploratory_tests']} other tests (other metrics, contrasts) are **exploratory**: "
         "one family, Holm-adjusted (graphical Holm with the fixed sequence inside each test), "
         + (f"each at alpha {t['exploratory_alpha']:.2g}; " if t["exploratory_alpha"] else "")
@@ -84,22 +89,47 @@ def _tests_section(rep: dict) -> list[str]:
                          "exploratory test can pass at this seed count.")
         lines.append("")
     lines += [
-        f"The onset interval ({t['ci_level']:.0%}) is unconditional: the whole procedure reruns "
-        f"on {t['num_bootstrap']} resamples of the seeds, and a resample that finds no onset "
-        "counts as \"none\" (above the range); P(onset) is the share that find one. The trend "
-        "column is the mean within-seed Spearman rho of (learner minus control) with intensity "
-        "and its sign-flip p (each seed's whole difference vector flipped). The logistic "
-        "midpoint of the level means means something only where the metric clearly rises.",
+        "The onset is a detection threshold, not an effect size: with more seeds the same "
+        "effect is detected at lower intensities, so it moves with the number of seeds. The "
+        "effect sizes are the per-level differences below (learner minus control, mean over "
+        f"seeds with a {t['ci_level']:.0%} t-interval). The resampling stability of the onset "
+        f"(the \"stability\" column) reruns the whole procedure on {t['num_bootstrap']} "
+        "resamples of the seeds; a resample that finds no onset counts as \"none\"; "
+        "P(onset) is the share that find one. The trend column is the mean within-seed "
+        "Spearman rho of (learner minus control) with intensity and its sign-flip p (each "
+        "seed's whole difference vector flipped). The logistic midpoint is fitted to the "
+        "per-level differences; it means something only where the difference clearly rises.",
+        "",
+        f"All p-values are conditional on {t['conditional_on']}.",
         "",
     ]
+    for nt in rep.get("not_tested", []):
+        lines += [f"Not tested at d = {nt['diversity']}: {nt['reason']}.", ""]
+    lines += _difference_table(rep)
     return lines
+
+
+def _difference_table(rep: dict) -> list[str]:
+    """Per level, the primary metric's effect size: learner minus control with its interval
+    and the level's p."""
+    prim = [o for o in rep["onsets"] if o["role"] == "primary" and o.get("levels")]
+    if not prim:
+        return []
+    lines = [f"### Effect sizes: `{rep['tests']['primary_metric']}`, learner minus control", "",
+             "| d | i | difference [95 % CI] | p (level) |", "|---|---|---|---|"]
+    for o in prim:
+        for lv in o["levels"]:
+            lo, hi = lv["ci"]
+            ci = "—" if lo is None or hi is None else f"[{lo:+.3f}, {hi:+.3f}]"
+            d = "—" if lv["difference"] is None else f"{lv['difference']:+.3f}"
+            lines.append(f"| {o['diversity']} | {lv['intensity']:g} | {d} {ci} | "
+                         f"{_p(lv['p'])} |")
+    return lines + [""]
 
 
 def _onset_rows(onsets: list[dict], label: dict, with_control: bool) -> list[str]:
     rows = []
-    for o in onsets:
-        if o["metric"] not in label and not o["found"]:
-            continue
+    for o in onsets:  # every tested row, passing or not
         name = label.get(o["metric"], o["metric"])
         ctrl = f" | {o['control']}" if with_control else ""
         rows.append(f"| {name} | {short_div(o['diversity'])}{ctrl} | {_role(o)} | "
@@ -155,7 +185,10 @@ def markdown(rep: dict) -> str:
     arms, divs = rep["arms"], ax["diversities"]
     labels = rep.get("arm_labels", {a: a for a in arms})
     learner, control = rep.get("learner", arms[0]), rep.get("control")
-    lines = [f"# Sweep report: {rep['family']} ({rep['backend']}), {rep['agent']} agent", ""]
+    physics = rep["family"] != "analytic"  # analytic has no backend and no episodes
+    backend = f" ({rep['backend']})" if physics else ""
+    episodes = f", episodes of {cfg['task']['episode_length']} steps" if physics else ""
+    lines = [f"# Sweep report: {rep['family']}{backend}, {rep['agent']} agent", ""]
     lines += [
         f"Learner arm `{labels[learner]}`" + (f", control arm `{labels[control]}`" if control
                                               else ", no control arm (onsets against the "
@@ -164,11 +197,13 @@ def markdown(rep: dict) -> str:
         f"{len(divs)} diversity levels ({', '.join(short_div(d) for d in divs)}); "
         f"{rep['generations']} meta-generations of {ax['population']} members "
         f"({ax['selection']} selection), lifetimes of {cfg['learner']['lifetime']} x "
-        f"{cfg['learner']['candidates']}, episodes of {cfg['task']['episode_length']} steps.",
+        f"{cfg['learner']['candidates']}{episodes}.",
         f"Measured on {cfg['measure']['heldout_tasks']} held-out tasks (chance accuracy "
         f"{rep['chance_accuracy']:.2f}, over the task columns) at generations "
         f"{rep['measure_generations']}.",
-        f"Env steps: {rep['env_steps']:,}; wall time {rep['wall_s']:.0f} s "
+        f"Env steps: {rep['env_steps']:,}; wall time {rep['wall_s']:.0f} s"
+        + (" in the process that finished it (resumed from its checkpoints: earlier processes "
+           "not counted)" if rep.get("resumed") else "") + " "
         f"({rep['platform']['backend']}, {rep['platform']['device']}).",
         "",
         "Selection intensity i and the raw pressure it maps to "
@@ -179,28 +214,28 @@ def markdown(rep: dict) -> str:
         "| raw | " + " | ".join(f"{p:.3f}" for p in ax["raw_pressures"]) + " |",
         "",
     ]
+    if rep.get("findings"):
+        lines += findings_markdown(rep["findings"])
     lines += _tests_section(rep)
     label = dict(PHASE_METRICS)
-    head = ("| metric | diversity | control | test | onset | p | p (adj.) | onset interval, "
-            "P(onset) | trend rho (p) | logistic midpoint |")
+    head = ("| metric | diversity | control | test | onset | p | p (adj.) | resampling "
+            "stability, P(onset) | trend rho (p) | logistic midpoint (difference) |")
     prim = [o for o in rep["onsets"] if o["role"] == "primary"]
     expl = [o for o in rep["onsets"] if o["role"] != "primary"]
+    expl += rep.get("reference_tests", [])  # the which-objective pull: the same family
     lines += ["### Primary", "", head, "|" + "---|" * 10]
     lines += _onset_rows(prim, {o["metric"]: o["metric"] for o in prim} | label, True)
-    lines += ["", "### Exploratory (Holm-adjusted)", "", head, "|" + "---|" * 10]
+    lines += ["", "### Exploratory (Holm-adjusted; every tested row)", "", head,
+              "|" + "---|" * 10]
     lines += _onset_rows(expl, label, True)
-    others = [o for o in expl if o["metric"] not in label and o["found"]]
-    if others:
-        lines += ["", "Other metrics with an onset (exploratory): " + "; ".join(
-            f"{o['metric']} ({short_div(o['diversity'])}): {o['summary']}" for o in others)]
     if rep.get("contrasts"):
         lines += ["", "### Diversity contrast (exploratory)", "",
                   f"Smallest intensity from which `{labels[learner]}` with varying tasks "
                   f"exceeds `{labels[learner]}` with one fixed task (same seed and level), the "
                   "same test: where online optimization pays more when tasks vary than when "
                   "they can be memorized.", "",
-                  "| metric | diversity vs d=1 | test | onset | p | p (adj.) | onset interval, "
-                  "P(onset) | trend rho (p) | logistic midpoint |",
+                  "| metric | diversity vs d=1 | test | onset | p | p (adj.) | resampling "
+                  "stability, P(onset) | trend rho (p) | logistic midpoint (difference) |",
                   "|" + "---|" * 9]
         lines += _onset_rows(rep["contrasts"], label, False)
     lines.append("")

@@ -260,9 +260,12 @@ def regimes_section(arms: dict, labels: dict, grid, intensities, diversities, *,
                                                                             "ci": [None, None]})}
             rows.append(row)
     learner = names[0]
+    control = names[1] if len(names) > 1 else None
     sentences = [{"arm": a, "intensity": float(i),
-                  "text": regime_sentence([r for r in rows if r["arm"] == a
-                                           and r["intensity"] == float(i)])}
+                  "text": regime_sentence(
+                      [r for r in rows if r["arm"] == a and r["intensity"] == float(i)],
+                      [r for r in rows if r["arm"] == control and r["intensity"] == float(i)]
+                      if a != control else None)}
                  for a in names for i in intensities]
     top = [s for s in sentences if s["arm"] == learner][-1]["text"]
     order = sorted(range(len(diversities)), key=lambda k: task_count(diversities[k]))
@@ -335,9 +338,22 @@ def _runs(seq):
     return out
 
 
-def regime_sentence(rows: list[dict]) -> str:
+def _separated(row: dict, control_rows: list[dict] | None) -> bool:
+    """Whether the learner's share of its modal regime is above the control's share of that
+    regime at the same level: the lower end of the learner's Wilson interval above it."""
+    ctrl = next((c for c in control_rows or [] if c["diversity"] == row["diversity"]), None)
+    if ctrl is None:
+        return False
+    lo = (row["share_ci"].get(row["modal"]) or [None])[0]
+    return lo is not None and lo > (ctrl["shares"].get(row["modal"]) or 0.0)
+
+
+def regime_sentence(rows: list[dict], control_rows: list[dict] | None = None) -> str:
     """Which regimes appear (modal over seeds), in which order and at which task counts, for
-    the rows of one arm and intensity (any order; sorted here by task count, d = 0 last)."""
+    the rows of one arm and intensity (any order; sorted here by task count, d = 0 last). A
+    claim about the order needs, at every task count with a regime, the learner's Wilson
+    interval of its modal regime above the control's share (``control_rows``, the same
+    intensity); otherwise the sentence says it is descriptive."""
     if not rows:
         return ""
     rows = sorted(rows, key=lambda r: task_count(r["diversity"]))
@@ -368,6 +384,13 @@ def regime_sentence(rows: list[dict]) -> str:
     else:
         verdict = ("the order is not the one Kirsch et al. (2022) report (memorization -> "
                    "identification -> general learning)")
+    shown = [r for r in rows if r["modal"] != "none"]
+    loose = [r["diversity"] for r in shown if not _separated(r, control_rows)]
+    if control_rows is None:
+        verdict = f"descriptive (no control to compare with): {verdict}"
+    elif loose:
+        verdict = (f"descriptive only, since at {_d_list(loose)} the learner's share of its "
+                   f"modal regime is not above the control's (Wilson interval): {verdict}")
     return (f"At i = {i:g}, `{label}` is (modal regime over seeds, by number of training "
             f"tasks) {'; then '.join(parts)}: {verdict}.")
 

@@ -263,8 +263,8 @@ def coverage_figure(rep: dict, path: Path) -> Path:
     rows = [r for r in rep["rows"] if r["intensity"] > 0]
     qs = sorted({r["q"] for r in rep["rows"]})
     pos = {q: k for k, q in enumerate(qs)}
-    colors = {"pseudo_aligned": "C3", "goal_generalizes": "C2", "capability_only": "C1",
-              "no_optimization": "0.6", None: "k"}
+    colors = {"pseudo_aligned": "C3", "undetermined": "C4", "goal_generalizes": "C2",
+              "capability_only": "C1", "no_optimization": "0.6", None: "k"}
     fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8))
     keys = sorted({(r["diversity"], r["intensity"]) for r in rows})
     for a, metric, name in ((axes[0], "excess_proxy_pull", "excess proxy pull"),

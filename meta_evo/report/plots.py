@@ -175,10 +175,11 @@ def phase_diagram(rep: dict, path: Path) -> Path:
         handles.append(Line2D([], [], color="k", ls="--", marker="s", mfc="white", ms=4,
                               label=f"control ({_label(rep, control)}), mean ± 95%"))
     handles.append(Line2D([], [], color="k", ls=":",
-                          label="onset passing its test (band: 95% interval)"))
+                          label="onset passing its test (band: resampling stability)"))
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
                frameon=False, bbox_to_anchor=(0.5, 1.0))
-    fig.suptitle(f"Where learned optimization shows up: {rep['family']}, {rep['agent']} agent, "
+    fig.suptitle(f"Learner against its control by selection intensity: {rep['family']}, "
+                 f"{rep['agent']} agent, "
                  f"{ax_['seeds']} seeds, {rep['generations']} meta-generations of "
                  f"{ax_['population']}", y=0.962, fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.945))

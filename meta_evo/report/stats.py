@@ -8,7 +8,8 @@ The tests of one report (``onset_tests``):
   seeds, fixed-sequence from the highest level down (the onset is the lowest level from
   which every level passes), a trend test and an unconditional onset interval;
 - the **primary** tests (the primary metric against the control, one per diversity level)
-  are each tested at ``alpha``;
+  form one family, held at ``alpha`` by the rule below (with one diversity level: that test
+  at ``alpha``);
 - every other test is **exploratory**, and they form one family whose family-wise error is
   held at ``alpha`` by Holm's procedure in its graphical form with the fixed sequence inside
   each test (Bretz et al. 2009): every test starts with ``alpha / m``; a test passes its
@@ -154,23 +155,27 @@ def onset_tests(pressures, values, controls, primary, key, *, alpha: float = 0.0
 
     Returns:
       a dict of numpy arrays: ``result`` (the batched ``EmergenceResult``, each test at its
-      own level), ``alpha [Q]`` (that level), ``p_adjusted [Q]`` (primary: the unadjusted
-      p of the top level, where the sequence starts), ``family_size`` (m, exploratory).
+      own level), ``alpha [Q]`` (that level), ``p_adjusted [Q]`` (Holm-adjusted within its
+      family), ``family_size`` (m, exploratory), ``primary_family_size``.
     """
     values = np.asarray(values, np.float64)
     controls = np.asarray(controls, np.float64)
     primary = np.asarray(primary, bool)
     _, seq, _ = level_pvalue_batch(values, controls, key)
     alphas = np.full(primary.shape, float(alpha))
-    p_adj = seq[:, -1].copy()
+    p_adj = np.ones(primary.shape)
+    # two families, each held at alpha by the same rule: the primary tests (one per diversity
+    # level) and the exploratory ones
+    for fam in (primary, ~primary):
+        if fam.any():
+            local, adj = holm_fixed_sequence(seq[fam], alpha)
+            alphas[fam] = local
+            p_adj[fam] = adj
     explore = ~primary
-    local, adj = holm_fixed_sequence(seq[explore], alpha)
-    alphas[explore] = local
-    p_adj[explore] = adj
     result = onset_batch(pressures, values, controls, alphas, key, ci_level=ci_level,
                          num_bootstrap=num_bootstrap)
     return {"result": result, "alpha": alphas, "p_adjusted": p_adj,
-            "family_size": int(explore.sum())}
+            "family_size": int(explore.sum()), "primary_family_size": int(primary.sum())}
 
 
 def family_decisions(values, controls, key, *, alpha: float = 0.05) -> dict:
