@@ -253,3 +253,12 @@ def test_algorithm_section_on_a_synthetic_sweep():
     assert sec["task_counts"] == [2, 0] and sec["min_p"] == pytest.approx(2.0**-8)
     text = "\n".join(algorithm_markdown(sec))
     assert "nearer prior-Bayes than pool-Bayes at d = 2 (Holm" in text
+    # with a control of the same gaps (a learner no different from its control, e.g. one that
+    # never moves and so answers the prior mean), nothing passes: the test is against it
+    both = algorithm_section({"learner": meas, "control": meas},
+                             {"learner": "gru", "control": "gru (shuffled)"}, grid, [1.5],
+                             [2, 0])
+    tested = [r["test"] for r in both["rows"] if r["arm"] == "learner"]
+    assert all(not t["passes"] and t["p"] == 1.0 for t in tested)
+    assert all(r["test"] is None for r in both["rows"] if r["arm"] == "control")
+    assert "beyond its control at no task count" in "\n".join(algorithm_markdown(both))

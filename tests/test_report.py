@@ -408,3 +408,12 @@ def test_findings_claim_no_more_than_the_tests_show(report):
     onsets = [dict(o, found=True, onset=o["onset"] or 1.2) for o in report["onsets"]]
     sec = findings_section(onsets, [0], [0.0, 0.4, 0.8, 1.2])
     assert sec["rows"][0]["claim"].startswith("learned optimization (all three findings pass)")
+
+
+def test_phase_diagram_prints_the_difference_with_its_interval(report):
+    from meta_evo.report.plots import _top_difference
+
+    # the synthetic learner jumps by exactly 1.5 at d = 0 (the same noise in both arms)
+    assert _top_difference(report, "objective_sensitivity", 0) == (
+        "L - C at i = 1.2: +1.50 [+1.50, +1.50]")
+    assert _top_difference(report, "op_final_bits", 0) is None  # not a tested metric

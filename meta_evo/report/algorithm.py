@@ -10,10 +10,12 @@ each already a mean over the held-out tasks of one measurement.
 - :func:`algorithm_section`: per arm, intensity and d, the mean over seeds of the distances of
   the final answer to the task, to pool-Bayes and to prior-Bayes, of the gap ``dist_pool_bayes
   - dist_prior_bayes`` and of the distance between the two references, each with a 95 %
-  t-interval; and per arm and intensity, one exact sign-flip test per d of "closer to
-  prior-Bayes than to pool-Bayes" (gap > 0; one-sided, one sample over seeds against 0:
-  ``kernels.level_pvalues``), Holm-adjusted over the d levels of that arm and intensity (one
-  family per arm and intensity);
+  t-interval; and per intensity, one exact paired sign-flip test per d of "closer to
+  prior-Bayes than to pool-Bayes, more than the control" (the learner's gap above its
+  control's, same seed; one-sided: ``kernels.level_pvalues``), Holm-adjusted over the d
+  levels of that intensity. A learner that never moves answers the prior mean, which is what
+  prior-Bayes says of an unexplored history: against 0 it would "pass", against its control
+  it cannot;
 - :func:`algorithm_report`: the same from a sweep result; :func:`algorithm_markdown` the tables
   and the sentences; :func:`plot_algorithm` the figure ``algorithm.png``.
 
@@ -97,39 +99,46 @@ def algorithm_section(arms: dict, labels: dict, grid, intensities, diversities, 
                               np.asarray(grid.seed))
     seeds = int(seed.max()) + 1
     order = sorted(range(len(diversities)), key=lambda k: _task_count(diversities[k]))
-    rows, tests = [], []
+    rows, tests, gaps = [], [], {}
     for a in names:
         vals = {k: np.asarray(arms[a][k], np.float64) for k in ALGORITHM_SCALARS}
         for li, i in enumerate(intensities):
-            gaps = np.full((len(order), seeds), np.nan)
+            g = np.full((len(order), seeds), np.nan)
             for q, di in enumerate(order):
                 sel = (level == li) & (div_index == di)
-                row = {"arm": a, "label": labels.get(a, a), "intensity": float(i),
-                       "diversity": int(diversities[di]),
-                       "task_count": _count_text(diversities[di]),
-                       **{k: _cell(v[sel]) for k, v in vals.items()}}
-                gaps[q, seed[sel]] = vals["bayes_pool_gap"][sel]
-                rows.append(row)
-            # one-sample sign-flip test of gap > 0 per level (a non-finite gap counts as 0:
-            # no effect claimed), Holm over the levels of this arm and intensity
-            g, _, bad = paired(gaps, np.zeros_like(gaps))
-            p, _, min_p = kernels.level_pvalues(g, np.zeros_like(g), key, correction="none")
-            p = np.asarray(p, np.float64)
-            p_holm = holm(p)
-            for q, di in enumerate(order):
-                tests.append({"arm": a, "intensity": float(i), "diversity": int(diversities[di]),
-                              "p": py(p[q]), "p_holm": py(p_holm[q]),
-                              "passes": bool(p_holm[q] <= alpha),
-                              "nonfinite_in_family": int(bad)})
+                rows.append({"arm": a, "label": labels.get(a, a), "intensity": float(i),
+                             "diversity": int(diversities[di]),
+                             "task_count": _count_text(diversities[di]),
+                             **{k: _cell(v[sel]) for k, v in vals.items()}})
+                g[q, seed[sel]] = vals["bayes_pool_gap"][sel]
+            gaps[a, li] = g
+    # the learner's gap against its control's, paired by seed (a learner that does not move
+    # sits at the prior mean, which is prior-Bayes for an unexplored history: only what the
+    # learner does beyond its control is a finding), per level; Holm over the d levels of one
+    # intensity. Without a control arm: against 0.
+    learner, control = names[0], (names[1] if len(names) > 1 else None)
+    min_p = 1.0
+    for li, i in enumerate(intensities):
+        base = gaps[control, li] if control is not None else np.zeros_like(gaps[learner, li])
+        g, c, bad = paired(gaps[learner, li], base)
+        p, _, min_p = kernels.level_pvalues(g, c, key, correction="none")
+        p = np.asarray(p, np.float64)
+        p_holm = holm(p)
+        for q, di in enumerate(order):
+            tests.append({"arm": learner, "intensity": float(i),
+                          "diversity": int(diversities[di]), "p": py(p[q]),
+                          "p_holm": py(p_holm[q]), "passes": bool(p_holm[q] <= alpha),
+                          "nonfinite_in_family": int(bad)})
     min_p = float(min_p)
-    for r in rows:
-        t = next(t for t in tests if t["arm"] == r["arm"] and t["intensity"] == r["intensity"]
-                 and t["diversity"] == r["diversity"])
-        r["test"] = {k: t[k] for k in ("p", "p_holm", "passes")}
+    for r in rows:  # the control's rows are the baseline of the learner's test
+        t = next((t for t in tests if t["arm"] == r["arm"] and t["intensity"] == r["intensity"]
+                  and t["diversity"] == r["diversity"]), None)
+        r["test"] = {k: t[k] for k in ("p", "p_holm", "passes")} if t else None
     sentences = [{"arm": a, "intensity": float(i),
                   "text": algorithm_sentence([r for r in rows if r["arm"] == a
                                               and r["intensity"] == float(i)],
-                                             labels.get(a, a), float(i), min_p, alpha)}
+                                             labels.get(a, a), float(i), min_p, alpha,
+                                             " beyond its control" if control else "")}
                  for a in names for i in intensities]
     return {
         "method": "per grid point, the mean over held-out tasks of the Euclidean distance of "
@@ -138,13 +147,13 @@ def algorithm_section(arms: dict, labels: dict, grid, intensities, diversities, 
                   "prior-Bayes (posterior mean under the full task prior), both from the "
                   "lifetime's own queries and returns under a Gaussian likelihood "
                   "(meta_evo.measure, kernels.identification); mean over seeds with a "
-                  f"{CI_LEVEL:.0%} t-interval; per arm, intensity and d an exact one-sided "
-                  "sign-flip test over seeds of gap = dist_pool_bayes - dist_prior_bayes > 0 "
-                  "(one sample against 0; Monte Carlo above 16 seeds), Holm-adjusted over the "
-                  "d levels of that arm and intensity (one family per arm and intensity)",
+                  f"{CI_LEVEL:.0%} t-interval; per intensity and d an exact one-sided paired "
+                  "sign-flip test over seeds of the learner's gap = dist_pool_bayes - "
+                  "dist_prior_bayes above its control's (Monte Carlo above 16 seeds), "
+                  "Holm-adjusted over the d levels of that intensity",
         "alpha": alpha, "ci_level": CI_LEVEL, "seeds": seeds, "min_p": py(min_p),
         "testable": bool(min_p <= alpha / max(len(order), 1)),
-        "family": "the task-count levels of one arm and intensity",
+        "family": "the task-count levels of one intensity (the learner against its control)",
         "arms": names, "learner": names[0], "control": names[1] if len(names) > 1 else None,
         "labels": {a: labels.get(a, a) for a in names},
         "task_counts": [int(diversities[k]) for k in order],
@@ -158,7 +167,7 @@ def _levels_text(ds: list[int]) -> str:
 
 
 def algorithm_sentence(rows: list[dict], label: str, intensity: float, min_p: float,
-                       alpha: float) -> str:
+                       alpha: float, beyond: str = "") -> str:
     """One arm at one intensity: at which task counts the answer is nearer prior-Bayes than
     pool-Bayes by the Holm-adjusted test, and where the mean distances order the other way."""
     head = f"`{label}`, i = {intensity:g}:"
@@ -168,16 +177,21 @@ def algorithm_sentence(rows: list[dict], label: str, intensity: float, min_p: fl
         return (f"{head} the smallest achievable p ({min_p:.2g}) is above the first Holm "
                 f"level (alpha / {len(rows)} = {alpha / len(rows):.2g}): no level can pass; "
                 "more seeds are needed.")
+    if rows[0]["test"] is None:  # the control: the baseline of the learner's test
+        nearer = [r["diversity"] for r in rows if (r["bayes_pool_gap"]["mean"] or 0.0) < 0]
+        return (f"{head} the baseline of the learner's test (not tested itself); its mean "
+                "distance to pool-Bayes is the smaller one at "
+                + (f"d = {_levels_text(nearer)}." if nearer else "no task count."))
     passing = [r["diversity"] for r in rows if r["test"]["passes"]]
     nearer_pool = [r["diversity"] for r in rows
                    if r["bayes_pool_gap"]["mean"] is not None and r["bayes_pool_gap"]["mean"] < 0]
     parts = []
     if passing:
-        parts.append(f"nearer prior-Bayes than pool-Bayes at d = {_levels_text(passing)} "
-                     f"(Holm-adjusted p <= {alpha:g})")
+        parts.append(f"nearer prior-Bayes than pool-Bayes{beyond} at d = "
+                     f"{_levels_text(passing)} (Holm-adjusted p <= {alpha:g})")
     else:
-        parts.append(f"nearer prior-Bayes than pool-Bayes at no task count (Holm, alpha "
-                     f"{alpha:g})")
+        parts.append(f"nearer prior-Bayes than pool-Bayes{beyond} at no task count (Holm, "
+                     f"alpha {alpha:g})")
     if nearer_pool:
         parts.append(f"the mean distance to pool-Bayes is the smaller one at d = "
                      f"{_levels_text(nearer_pool)} (not tested)")
@@ -225,9 +239,11 @@ def algorithm_markdown(sec: dict) -> list[str]:
              "positive = nearer prior-Bayes) and the distance between the two estimates (where "
              "it is small, the two cannot be told apart); mean over seeds "
              f"[{sec['ci_level']:.0%} t-interval]. Test: per task count, an exact one-sided "
-             "sign-flip test over the "
-             f"{sec['seeds']} seeds of gap > 0, Holm-adjusted over the {len(sec['task_counts'])} "
-             "task counts of one arm and intensity (the family: "
+             "paired sign-flip test over the "
+             f"{sec['seeds']} seeds of the learner's gap above its control's (a learner that "
+             "never moves answers the prior mean, which is prior-Bayes for an unexplored "
+             "history, so only the difference to the control is a finding), Holm-adjusted over "
+             f"the {len(sec['task_counts'])} task counts of one intensity (the family: "
              f"{sec['family']}; alpha {sec['alpha']:g}; smallest achievable p "
              f"{sec['min_p']:.2g}).", ""]
     ints = sorted({r["intensity"] for r in sec["rows"]})
@@ -242,11 +258,12 @@ def algorithm_markdown(sec: dict) -> list[str]:
                 if r is None:
                     continue
                 t = r["test"]
-                mark = " *" if t["passes"] else ""
+                tested = (f"{_p(t['p'])} | {_p(t['p_holm'])}{' *' if t['passes'] else ''}"
+                          if t else "baseline | —")
                 lines.append(f"| {r['task_count']} | {r['label']} | {_f(r['dist_task'])} | "
                              f"{_f(r['dist_pool_bayes'])} | {_f(r['dist_prior_bayes'])} | "
                              f"{_f(r['bayes_pool_gap'])} | {_f(r['dist_bayes_refs'])} | "
-                             f"{_p(t['p'])} | {_p(t['p_holm'])}{mark} |")
+                             f"{tested} |")
         lines.append("")
     lines += ["\\* passes at alpha after Holm.", ""]
     lines += [s["text"] for s in sec["sentences"] if s["arm"] == sec["learner"]]

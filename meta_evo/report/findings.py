@@ -51,6 +51,8 @@ def findings_section(onsets: list[dict], diversities, intensities) -> dict | Non
 def claim(items: list[dict]) -> str:
     """The sentence the three findings support."""
     passed = [x for x in items if x["passed"]]
+    if not any(x["tested"] for x in items):
+        return "not tested (the learner and its control are the same by construction here)"
     if len(passed) == len(items):
         where = max(x["onset"] for x in items)
         return f"learned optimization (all three findings pass) from i = {where:g}"

@@ -3,9 +3,10 @@
 - ``phase_diagram.png``: one panel per metric against selection intensity; one colour per
   diversity level; dots are seeds, the solid line the learner arm's mean with a 95 % band,
   the dashed line with hollow squares the control arm (offset a little to the right); an
-  onset that passes its test after adjustment is a vertical line (its onset interval a band)
-  in the diversity's colour. Metrics without data (e.g. no step for the gru learner) get no
-  panel.
+  onset that passes its test after adjustment is a vertical line (its resampling stability a
+  band) in the diversity's colour; each tested metric prints the learner-minus-control
+  difference at the top intensity with its 95 % interval. Metrics without data (e.g. no step
+  for the gru learner) get no panel.
 - ``lifetime_curves.png``: held-out return along the lifetime (update k = 0..K), one panel
   per intensity; thin lines seeds, thick the mean, dashed the control.
 - ``evolution.png``: training fitness (and the evolved step size and the realized search
@@ -74,6 +75,21 @@ def _onset(rep, metric: str, div: int) -> dict | None:
     return None
 
 
+def _top_difference(rep, metric: str, div: int) -> str | None:
+    """The learner-minus-control difference at the top intensity with its 95 % interval, from
+    the metric's test at ``div`` (passing or not), as a short label; None when untested."""
+    o = next((o for o in rep["onsets"] if o["metric"] == metric and o["diversity"] == div
+              and o.get("levels")), None)
+    if o is None:
+        return None
+    top = o["levels"][-1]
+    lo, hi = top["ci"]
+    if top["difference"] is None or lo is None or hi is None:
+        return None
+    return (f"L - C at i = {top['intensity']:g}: {top['difference']:+.2f} "
+            f"[{lo:+.2f}, {hi:+.2f}]")
+
+
 def _tick_labels(ints: np.ndarray, raw: list, with_raw: bool) -> list[str]:
     """Intensity, and under it the raw pressure; a raw label too close to its left neighbour
     drops one more line, so crowded low levels stay readable."""
@@ -140,6 +156,10 @@ def phase_diagram(rep: dict, path: Path) -> Path:
                            xycoords=("data", "axes fraction"),
                            xytext=(2, -10 - 10 * j), textcoords="offset points", color=c,
                            fontsize=8)
+            diff = _top_difference(rep, metric, d)
+            if diff:
+                a.annotate(diff, xy=(0.02, 0.03 + 0.08 * j), xycoords="axes fraction",
+                           color=c, fontsize=7)
         # the y range follows the data (seeds and means), not the 95 % bands: with 3 seeds
         # a t-interval is 4.3 standard errors wide and would flatten everything else
         if metric == "behavioral_accuracy":
