@@ -17,7 +17,7 @@ Higher scores are better everywhere. Nothing here imports ``meta_evo``.
   its own lifetime history, over its training pool or the full prior (Raventós et al. 2023).
 """
 
-from kernels.emergence import (
+from .emergence import (
     EmergenceResult,
     LogisticFit,
     emergence_onset,
@@ -25,30 +25,30 @@ from kernels.emergence import (
     sign_flip_pvalues,
     within_seed_spearman,
 )
-from kernels.generalization import (
+from .generalization import (
     OUTCOME_NAMES,
     GeneralizationResult,
     OutcomeResult,
     classify_outcome,
     generalization_outcome,
 )
-from kernels.identification import (
+from .identification import (
     analytic_posterior_mean,
     analytic_predictions,
     log_likelihood,
     posterior_mean,
     posterior_weights,
 )
-from kernels.objective import (
+from .objective import (
     behavioral_objective,
     lifetime_gain,
     objective_sensitivity,
     proxy_share,
     update_alignment,
 )
-from kernels.power import online_share, optimization_power_bits
-from kernels.pursuit import proxy_margin, proxy_pull, pull_slopes
-from kernels.regime import (
+from .power import online_share, optimization_power_bits
+from .pursuit import proxy_margin, proxy_pull, pull_slopes
+from .regime import (
     REGIME_NAMES,
     RegimeResult,
     classify_regime,
@@ -57,7 +57,7 @@ from kernels.regime import (
     task_accuracy,
     wilson_interval,
 )
-from kernels.selection import (
+from .selection import (
     beta_for_intensity,
     boltzmann_weights,
     effective_population_size,

@@ -45,8 +45,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from kernels.objective import objective_sensitivity
-from kernels.regime import (
+from .objective import objective_sensitivity
+from .regime import (
     DEFAULT_LEVEL,
     DEFAULT_MARGIN,
     DEFAULT_SENSITIVITY_THRESHOLD,

@@ -65,7 +65,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtri
 
-from kernels.objective import objective_sensitivity
+from .objective import objective_sensitivity
 
 REGIME_NAMES = ("memorization", "identification", "general_learning", "none")
 MEMORIZATION, IDENTIFICATION, GENERAL_LEARNING, NO_REGIME = 0, 1, 2, 3

@@ -5,7 +5,31 @@ Public API: ``load_config``, ``run``, ``sweep``, ``resume``, ``analyze``, ``load
 ``Config``, ``ConfigError``, ``Meta``.
 """
 
-from meta_evo.config import Config, ConfigError, load_config
+import importlib.abc
+import importlib.util
+import sys
+from pathlib import Path
+
+
+class _CheckoutKernels(importlib.abc.MetaPathFinder):
+    """Finds ``meta_evo.kernels`` in a source checkout, where it is the folder ``kernels/`` beside
+    ``meta_evo/`` (an installed copy has it at ``meta_evo/kernels``, mapped by pyproject)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "meta_evo.kernels":
+            return None
+        return importlib.util.spec_from_file_location(
+            name, self.folder / "__init__.py", submodule_search_locations=[str(self.folder)])
+
+
+_here = Path(__file__).resolve().parent
+if not (_here / "kernels").is_dir() and (_here.parent / "kernels" / "__init__.py").is_file():
+    sys.meta_path.append(_CheckoutKernels(_here.parent / "kernels"))
+
+from meta_evo.config import Config, ConfigError, load_config  # noqa: E402
 
 __all__ = ["Config", "ConfigError", "load_config", "run", "Meta", "enable_compilation_cache",
            "resume", "analyze", "load_run", "sweep"]

@@ -61,7 +61,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-import kernels
+from meta_evo import kernels
 from meta_evo.learners import antithetic_noise, make_lifetime
 
 SCALARS = ("lifetime_gain", "objective_sensitivity", "behavioral_accuracy", "proxy_share",

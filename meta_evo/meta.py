@@ -21,13 +21,13 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from kernels.selection import (
+from meta_evo.agents import make_agent
+from meta_evo.kernels.selection import (
     beta_for_intensity,
     boltzmann_weights,
     elite_fraction_for_intensity,
     truncation_weights,
 )
-from meta_evo.agents import make_agent
 from meta_evo.learners import make_learner, make_lifetime
 from meta_evo.strategies import TELL_SIGN, make_strategy
 from meta_evo.tasks import make_family

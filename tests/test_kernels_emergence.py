@@ -13,8 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from kernels import (
+from meta_evo.kernels import (
     EmergenceResult,
     LogisticFit,
     emergence_onset,
@@ -22,7 +21,7 @@ from kernels import (
     sign_flip_pvalues,
     within_seed_spearman,
 )
-from kernels import emergence as emergence_module
+from meta_evo.kernels import emergence as emergence_module
 
 L, S = 8, 8
 PRESSURES = jnp.linspace(0.0, 1.4, L)  # 0, 0.2, ..., 1.4

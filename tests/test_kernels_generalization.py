@@ -10,9 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from meta_evo.kernels import generalization as gz
+from meta_evo.kernels.objective import objective_sensitivity
 
-from kernels import generalization as gz
-from kernels.objective import objective_sensitivity
 from meta_evo.tasks import Analytic
 
 FAM = Analytic(dim=4)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import ANALYTIC, cfg
 
-import kernels
+from meta_evo import kernels
 from meta_evo.measure import ALGORITHM_SCALARS, make_measure
 from meta_evo.meta import Meta
 from meta_evo.tasks.analytic import Analytic

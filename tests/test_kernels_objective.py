@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from kernels import (
+from meta_evo.kernels import (
     behavioral_objective,
     lifetime_gain,
     objective_sensitivity,

@@ -6,8 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from kernels import online_share, optimization_power_bits
+from meta_evo.kernels import online_share, optimization_power_bits
 
 
 def gaussian_tail_bits(z):

@@ -9,9 +9,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from meta_evo.kernels import regime as rg
+from meta_evo.kernels.objective import objective_sensitivity
 
-from kernels import regime as rg
-from kernels.objective import objective_sensitivity
 from meta_evo.tasks import Analytic
 
 FAM = Analytic(dim=4)
@@ -210,7 +210,7 @@ def test_binomial_above_chance_known_answers():
     """"Accurate" is a one-sided exact binomial test over the n = 1/chance rows. By hand, with
     n = 6 and chance 1/6: P[X >= 4] = 15 (1/6)^4 (5/6)^2 + 6 (1/6)^5 (5/6) + (1/6)^6 = 0.0087
     (passes at 0.05) and P[X >= 3] = 0.0623 (does not); one task (chance 1) never passes."""
-    from kernels.regime import binomial_above_chance
+    from meta_evo.kernels.regime import binomial_above_chance
 
     p4 = 15 * (1 / 6) ** 4 * (5 / 6) ** 2 + 6 * (1 / 6) ** 5 * (5 / 6) + (1 / 6) ** 6
     assert abs(p4 - 0.0087) < 1e-4

@@ -7,8 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from kernels import (
+from meta_evo.kernels import (
     beta_for_intensity,
     boltzmann_weights,
     elite_fraction_for_intensity,
@@ -16,7 +15,7 @@ from kernels import (
     selection_intensity,
     truncation_weights,
 )
-from kernels import selection as selection_module
+from meta_evo.kernels import selection as selection_module
 
 SQRT_PI = math.sqrt(math.pi)
 
@@ -149,7 +148,7 @@ def test_jit_and_vmap_of_intensity():
 
 
 def test_effective_population_size():
-    from kernels import effective_population_size
+    from meta_evo.kernels import effective_population_size
 
     n = 16
     assert float(effective_population_size(jnp.ones(n))) == pytest.approx(n, rel=1e-6)

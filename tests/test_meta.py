@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from helpers import ANALYTIC, REACHER_TINY, cfg
 
-import kernels
-from meta_evo import api
+from meta_evo import api, kernels
 from meta_evo.meta import Meta, member_weights, rank_weights
 from meta_evo.strategies import TELL_SIGN, make_strategy
 

@@ -36,7 +36,7 @@ KEY = jax.random.PRNGKey(0)
 def _regime(out: dict) -> str:
     meas = {k: np.asarray(v)[None] for k, v in out.items()}
     r = classify_regimes(meas)
-    from kernels.regime import REGIME_NAMES
+    from meta_evo.kernels.regime import REGIME_NAMES
     return REGIME_NAMES[int(r["result"].regime[0])]
 
 

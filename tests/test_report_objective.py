@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from helpers import cfg as make_cfg
 
-import kernels
-from meta_evo import cli
+from meta_evo import cli, kernels
 from meta_evo.config import load_config
 from meta_evo.measure import block_accuracy, block_sensitivity
 from meta_evo.report.objective import (

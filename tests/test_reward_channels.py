@@ -16,7 +16,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 from scipy import stats
 
-import kernels
+from meta_evo import kernels
 from meta_evo.agents import DirectAgent
 from meta_evo.config import load_config
 from meta_evo.learners import GRULearner, InnerES, LearnedES, Learner, make_lifetime

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from helpers import cfg as make_cfg
 
-import kernels
+from meta_evo import kernels
 from meta_evo.cli import main
 from meta_evo.learners.base import Learner
 from meta_evo.measure import make_measure

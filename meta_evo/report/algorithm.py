@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import kernels
+from meta_evo import kernels
 from meta_evo.measure import ALGORITHM_SCALARS
 from meta_evo.report.common import ALPHA, CI_LEVEL, py
 from meta_evo.report.stats import mean_ci, paired

@@ -34,7 +34,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-import kernels
+from meta_evo import kernels
 from meta_evo.measure import ANSWER_SCALARS, OOD_SCALARS, SCALARS
 from meta_evo.report.common import (
     ALPHA,

@@ -23,10 +23,10 @@ import math
 
 import numpy as np
 
-import kernels
-from kernels import regime as _regime
-from kernels.generalization import OUTCOME_NAMES
-from kernels.regime import REGIME_NAMES
+from meta_evo import kernels
+from meta_evo.kernels import regime as _regime
+from meta_evo.kernels.generalization import OUTCOME_NAMES
+from meta_evo.kernels.regime import REGIME_NAMES
 from meta_evo.report.common import py
 from meta_evo.report.stats import mean_ci
 

@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import kernels
+from meta_evo import kernels
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:

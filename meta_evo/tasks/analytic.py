@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import kernels
+from meta_evo import kernels
 
 from .base import TaskFamily
 
