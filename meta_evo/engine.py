@@ -1,13 +1,15 @@
-"""The engine: one compiled program over a group of grid points, sharded over the local devices.
+"""The engine: one compiled program over a group of grid points, sharded over every device of
+the job.
 
 Words: a **chunk** is the generations one compiled call advances; a **group** is the grid
 points one compiled call holds. A sweep is a grid of (pressure, diversity, seed) points; a
 single run is a grid of one point.
 
-- **Mesh**: :func:`make_mesh` builds a ``(grid, pop)`` :class:`jax.sharding.Mesh` over the
-  local devices (trivial on one device). :func:`make_grid_chunk` and :func:`make_grid_measure`
-  return programs that place their inputs with the grid axis sharded over ``grid`` (and, for a
-  meta built by :func:`population_sharded`, the meta-population over ``pop``) before every call,
+- **Mesh**: :func:`make_mesh` builds a ``(grid, pop)`` :class:`jax.sharding.Mesh` over every
+  device of the job (with ``jax.distributed``, the devices of all processes; trivial on one
+  device). :func:`make_grid_chunk` and :func:`make_grid_measure` return programs that place
+  their inputs with the grid axis sharded over ``grid`` (and, for a meta built by
+  :func:`population_sharded`, the meta-population over ``pop``) before every call,
   so the first call, later chunks and a resume from host arrays all see one signature: one
   trace and one compile per program. Sharded and single-device runs give the same numbers up
   to float reassociation (the PRNG is partitionable).
@@ -17,8 +19,11 @@ single run is a grid of one point.
   the last one padded with its last real point (one shape, one compile), and
   :func:`run_in_groups` runs a grid program group by group, keeping results on the host.
 - **Multi-host**: :mod:`meta_evo.distributed` starts ``jax.distributed`` when configured (the
-  command line does so before any other JAX work). Each process then shards its groups over
-  its own (local) devices.
+  command line does so before any other JAX work). The mesh then spans the devices of every
+  process: each group's grid axis is sharded over all of them, every process calls the program
+  with the same host values and computes its own devices' share, and the outputs are gathered
+  back to every process (:class:`GridProgram`). A single run stays on one host
+  (:func:`run_mesh`: this process's local devices).
 """
 
 from __future__ import annotations
@@ -178,8 +183,9 @@ class GridProgram:
 def make_grid_chunk(meta, traces: dict | None = None, mesh: Mesh | None = None) -> GridProgram:
     """``fn(states [B], pressures [B], diversities [B], n) -> (states, metrics [B, n])``:
     ``vmap(meta.run_chunk)`` over the group, ``n`` static, the grid axis sharded over
-    ``mesh`` (default: all local devices) and, when the mesh has a ``pop`` axis of more than one
-    device, the meta-population too. The one evolution program of an arm."""
+    ``mesh`` (default: :func:`make_mesh`, every device of the job) and, when the mesh has a
+    ``pop`` axis of more than one device, the meta-population too. The one evolution program of
+    an arm."""
     mesh = make_mesh() if mesh is None else mesh
     m = population_sharded(meta, mesh) if mesh.shape[POP] > 1 else meta
     spmd = GRID if mesh.shape[POP] > 1 else None
@@ -196,8 +202,9 @@ def make_grid_chunk(meta, traces: dict | None = None, mesh: Mesh | None = None) 
 def make_grid_measure(meta, traces: dict | None = None, mesh: Mesh | None = None) -> GridProgram:
     """``fn(thetas [B, D_theta], key, diversities [B]) -> dict of [B, ...]``:
     ``vmap(make_measure(meta))``, the kernels on every theta of the group in one compiled
-    program, the grid axis sharded over ``mesh``. The diversity of each point says which pool
-    tasks it was trained on (the pool matrix) and sets its mean-training-task proxy."""
+    program, the grid axis sharded over ``mesh`` (default: every device of the job). The
+    diversity of each point says which pool tasks it was trained on (the pool matrix) and sets
+    its mean-training-task proxy."""
     mesh = make_mesh() if mesh is None else mesh
     one = make_measure(meta)
 

@@ -4,20 +4,26 @@
   diversity, every scalar kernel metric at the end and at each measured generation, the
   learner's readable parameters (e.g. the evolved step size), final fitness, fitness history;
 - ``levels``: per arm, diversity, intensity and metric: mean over seeds with a 95 % t-interval;
-- ``onsets``: per metric and diversity, the onset of the learner arm (the first arm) against
-  the control arm (the second, paired by level and seed) or, without one, against the lowest
-  pressure (a learner parameter: against its meta-init value); ``contrasts``: each diversity
-  level against the fixed task (d=1), same arm. Each with its test role (primary or
-  exploratory), level, p-values, onset or "none in range" or "too few seeds", unconditional
-  onset interval, trend test and logistic midpoint (:mod:`meta_evo.report.stats`);
+- ``onsets``: per tested metric (the primary metric and ``common.TESTED_METRICS``) and
+  diversity, the onset of the learner arm (the first arm) against the control arm (the second,
+  paired by level and seed) or, without one, against the lowest pressure (a learner parameter:
+  against its meta-init value); ``contrasts``: each diversity level against the fixed task
+  (d=1), same arm. Each with its test role (primary or exploratory), level, p-values, onset or
+  "none in range" or "too few seeds", the per-level differences with t-intervals
+  (``levels``), unconditional onset interval, trend test and logistic midpoint
+  (:mod:`meta_evo.report.stats`); ``tests``: the two families, their sizes and levels;
+- ``not_tested``: the diversity levels where the learner and its control are the same by
+  construction (d=1 against a ``shuffled`` control), whose tests are not run;
+- ``findings``: per diversity, the three findings (in-context adaptation, general learning,
+  optimizer-like updates) and the claim they support (:mod:`meta_evo.report.findings`);
 - ``selection``: per intensity, the effective number of parents of the rank weights, the
   realized search scale where the strategy adapts it, and the drift expected on noise alone;
 - ``regimes`` (with two or more diversity levels): per arm, intensity and level, the regime
   shares over seeds (memorization, identification, general learning; ``kernels.regime``),
   pool and held-out accuracy and sensitivity (:mod:`meta_evo.report.objective`);
 - ``which_objective`` (with a training region): per intensity and level, the verdict (no
-  optimization, pseudo-aligned, goal generalizes, capability only) from tests against the
-  control and the reference arm, with the excess proxy pull and margin
+  optimization, pseudo-aligned, objective undetermined, goal generalizes, capability only)
+  from tests against the control and the reference arm, with the excess proxy pull and margin
   (:mod:`meta_evo.report.which_objective`), and the per-seed outcome labels as a description
   (``kernels.generalization``); ``reference_tests``: the tests against the reference arm;
 - ``algorithm`` (two or more diversity levels, a family whose answer is a task): per arm,
