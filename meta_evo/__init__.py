@@ -2,7 +2,8 @@
 when the evolved base optimizers become learned optimizers, across selection pressure.
 
 Public API: ``load_config``, ``run``, ``sweep``, ``resume``, ``analyze``, ``load_run``,
-``Config``, ``ConfigError``, ``Meta``.
+``load_sweep`` (a finished sweep as tables, thetas and rollouts), ``rollout`` (one lifetime of
+a learner, step by step), ``Config``, ``ConfigError``, ``Meta``.
 """
 
 import importlib.abc
@@ -32,7 +33,7 @@ if not (_here / "kernels").is_dir() and (_here.parent / "kernels" / "__init__.py
 from meta_evo.config import Config, ConfigError, load_config  # noqa: E402
 
 __all__ = ["Config", "ConfigError", "load_config", "run", "Meta", "enable_compilation_cache",
-           "resume", "analyze", "load_run", "sweep"]
+           "resume", "analyze", "load_run", "sweep", "load_sweep", "rollout"]
 __version__ = "0.1.0"
 
 
@@ -46,6 +47,12 @@ def __getattr__(name):  # lazy: importing meta_evo stays cheap (no brax import) 
     if name == "sweep":
         from meta_evo.sweep import sweep
         return sweep
+    if name == "load_sweep":
+        from meta_evo.results import load_sweep
+        return load_sweep
+    if name == "rollout":
+        from meta_evo.rollout import rollout
+        return rollout
     if name == "Meta":
         from meta_evo.meta import Meta
         return Meta

@@ -313,8 +313,6 @@ REFERENCE_LINES = {"lifetime_gain": 0.0, "objective_sensitivity": 0.0, "online_s
 def plot_analysis(result: dict, out_dir: Path) -> list[Path]:
     """One PNG per scalar over meta-generations, an overview grid, the lifetime curves and the
     cross-task matrix of the first and last analyzed generation."""
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     gens = result["generations"]

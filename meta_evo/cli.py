@@ -9,6 +9,7 @@ silences known third-party warnings a user can do nothing about (:func:`quiet_th
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import warnings
@@ -265,6 +266,9 @@ def _start_or_resume(cfg, out: Path, quiet: bool) -> int | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # the CLI writes figures to files: Agg, unless the user chose a backend (the library
+    # chooses none, so a notebook keeps its inline figures)
+    os.environ.setdefault("MPLBACKEND", "Agg")
     from meta_evo.cpu_flags import cpu_workaround
 
     cpu_workaround()  # first: loading a config imports jax (task families), every subcommand

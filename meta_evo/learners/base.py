@@ -90,7 +90,7 @@ class Learner:
 
 
 def make_lifetime(learner: Learner, evaluate, record_curve: bool = False,
-                  channel: str | None = None):
+                  channel: str | None = None, trace: bool = False):
     """Factory: ``fn(theta, tau, key, tau_fb=None) -> (phi_K [D_phi], aux)``.
 
     ``evaluate(phi, tau, key) -> return``. What the learner is told about its candidates is
@@ -106,7 +106,10 @@ def make_lifetime(learner: Learner, evaluate, record_curve: bool = False,
     The learner's weights, keys and compute are the same in every channel; ``channel``
     overrides ``learner.reward`` (measurement runs every arm with the given reward). ``aux`` holds
     ``nan`` (non-finite candidate returns seen during the lifetime) and, with
-    ``record_curve``, ``phis [K+1, D_phi]`` (phi_0..phi_K).
+    ``record_curve``, ``phis [K+1, D_phi]`` (phi_0..phi_K). ``trace`` (for inspection,
+    :mod:`meta_evo.rollout`) adds ``phis``, ``states`` (the learner state at k = 0..K, every leaf
+    with a leading ``[K+1]`` axis), ``candidates [K, P, D_phi]`` and ``shown [K, P]`` (the returns
+    the learner was told, after its channel).
     """
     K, P = learner.lifetime, learner.num_candidates
     channel = learner.reward if channel is None else channel
@@ -118,8 +121,13 @@ def make_lifetime(learner: Learner, evaluate, record_curve: bool = False,
         lstate = learner.init(theta)
         if K == 0 or P == 0:
             aux = {"nan": jnp.zeros((), jnp.int32)}
-            if record_curve:
+            if record_curve or trace:
                 aux["phis"] = jnp.broadcast_to(lstate.phi, (K + 1, lstate.phi.shape[-1]))
+            if trace:
+                aux["states"] = jax.tree.map(lambda x: jnp.broadcast_to(x, (K + 1, *x.shape)),
+                                             lstate)
+                aux["candidates"] = jnp.zeros((K, 0, lstate.phi.shape[-1]))
+                aux["shown"] = jnp.zeros((K, 0))
             return lstate.phi, aux
         fb = tau if (channel == "given" or tau_fb is None) else tau_fb
 
@@ -134,14 +142,22 @@ def make_lifetime(learner: Learner, evaluate, record_curve: bool = False,
             if channel == "blind":
                 rets = jnp.zeros_like(rets)
             lstate = learner.tell(theta, lstate, cands, rets, k_tell, k)
+            if trace:
+                return (lstate, nan), {"state": lstate, "candidates": cands, "shown": rets}
             return (lstate, nan), (lstate.phi if record_curve else None)
 
-        (lstate, nan), phis = jax.lax.scan(body, (lstate, jnp.zeros((), jnp.int32)),
+        (lstate, nan), outs = jax.lax.scan(body, (lstate, jnp.zeros((), jnp.int32)),
                                            jnp.arange(K))
         aux = {"nan": nan}
-        if record_curve:
+        if trace:
+            first = learner.init(theta)
+            aux["states"] = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first,
+                                         outs["state"])
+            aux["phis"] = aux["states"].phi
+            aux["candidates"], aux["shown"] = outs["candidates"], outs["shown"]
+        elif record_curve:
             phi0 = learner.init(theta).phi
-            aux["phis"] = jnp.concatenate([phi0[None], phis])
+            aux["phis"] = jnp.concatenate([phi0[None], outs])
         return lstate.phi, aux
 
     return lifetime

@@ -152,7 +152,27 @@ class RL2:
         169k against 225k env steps/s)."""
         return self._run(theta, tau, key, tau_fb, record=False)
 
-    def _run(self, theta, tau, key, tau_fb, record: bool):
+    def trace(self, theta: jax.Array, tau: jax.Array, key: jax.Array,
+              tau_fb: jax.Array | None = None):
+        """``lifetime`` step by step, for inspection (:mod:`meta_evo.rollout`): ``dict(returns
+        [K], hidden [K, T, H]`` (after each step's update), ``actions [K, T, A]``, ``fed [K, T]``
+        (the reward it was told after each step, after its channel), ``nan [])``; the same keys
+        and float operations as ``lifetime``, so the same returns."""
+        act, feed = self._policy(theta, tau, tau_fb)
+
+        def episode(pc, k):
+            pc = pc.replace(start=jnp.ones(()))
+            pc, ret, traj, (h, fed) = self.family.rollout_record(
+                act, pc, tau, jax.random.fold_in(key, k), self.T, feed,
+                probe=lambda c: (c.h, c.reward))
+            return pc, {"returns": ret, "hidden": h, "actions": traj.actions, "fed": fed}
+
+        _, out = jax.lax.scan(episode, self.init_carry(), jnp.arange(self.K))
+        out["nan"] = jnp.sum(~jnp.isfinite(out["returns"])).astype(jnp.int32)
+        return out
+
+    def _policy(self, theta, tau, tau_fb):
+        """``act(carry, obs)`` and ``feed(carry, transition)`` of one theta on task ``tau``."""
         fam, params, channel = self.family, self._unravel(theta), self.reward
         tau_fb = tau if tau_fb is None else tau_fb
 
@@ -170,6 +190,11 @@ class RL2:
                 r = jnp.zeros(())
             return c.replace(reward=r)
 
+        return act, feed
+
+    def _run(self, theta, tau, key, tau_fb, record: bool):
+        fam = self.family
+        act, feed = self._policy(theta, tau, tau_fb)
         if not record:
             def play(pc, k):
                 pc = pc.replace(start=jnp.ones(()))

@@ -278,22 +278,25 @@ def algorithm_markdown(sec: dict) -> list[str]:
 # --- figure --------------------------------------------------------------------------------------
 def plot_algorithm(rep: dict, out: Path) -> list[Path]:
     """``algorithm.png`` where the report has the section, else nothing."""
-    sec = rep.get("algorithm")
-    if not sec:
+    if not rep.get("algorithm"):
         return []
-    import matplotlib
+    algorithm_figure(rep, Path(out) / "algorithm.png")
+    return [Path(out) / "algorithm.png"]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    path = Path(out) / "algorithm.png"
+def algorithm_figure(rep: dict, path: Path | None = None, *, axes=None):
+    """Per intensity: the distances to pool-Bayes and prior-Bayes (left) and their gap (right)
+    against the number of training tasks (a figure function of :mod:`meta_evo.report.figure`)."""
+    from meta_evo.report.figure import finish, panels
+
+    sec = rep["algorithm"]
     ds = sec["task_counts"]
     finite = [d for d in ds if d > 0]
     top = max(finite) if finite else 1
     pos = {d: float(d) if d > 0 else float(top) * 4.0 for d in ds}
     x = np.array([pos[d] for d in ds])
     ints = sorted({r["intensity"] for r in sec["rows"]})
-    fig, axes = plt.subplots(len(ints), 2, figsize=(11, 3.6 * len(ints) + 0.6), squeeze=False)
+    fig, axes = panels(len(ints), 2, (11, 3.6 * len(ints) + 0.6), axes)
 
     def series(arm, i, key):
         m, lo, hi = [], [], []
@@ -354,6 +357,4 @@ def plot_algorithm(rep: dict, out: Path) -> list[Path]:
                  f"({rep.get('family', '')}, {sec['seeds']} seeds, mean with 95% t-interval; "
                  "control dashed)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return [path]
+    return finish(fig, path)

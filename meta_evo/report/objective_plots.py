@@ -1,4 +1,5 @@
-"""Figures of the report's "which objective" sections, drawn from the report dict alone.
+"""Figures of the report's "which objective" sections, drawn from the report dict alone (figure
+functions of :mod:`meta_evo.report.figure`).
 
 - ``task_count.png`` (``regimes``): one row per intensity; the number of training tasks on a
   log axis (d = 0, a fresh task every draw, at the right as "inf"); pool and held-out accuracy
@@ -16,15 +17,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from meta_evo.report.objective import (  # noqa: E402
+from meta_evo.report.figure import finish, panels
+from meta_evo.report.objective import (
     REGIME_LABELS,
     task_count_text,
 )
@@ -73,7 +71,7 @@ def _log_axis(a, pos, ds):
     a.grid(alpha=0.25)
 
 
-def task_count_figure(rep: dict, path: Path) -> Path:
+def task_count_figure(rep: dict, path: Path | None = None, *, axes=None):
     sec = rep["regimes"]
     ds = sec["task_counts"]
     pos = _positions(ds)
@@ -81,7 +79,7 @@ def task_count_figure(rep: dict, path: Path) -> Path:
     arms = sec["arms"]
     labels = {r["arm"]: r["label"] for r in sec["rows"]}
     height = 3.6 * len(ints) + 1.1
-    fig, axes = plt.subplots(len(ints), 3, figsize=(15, height), squeeze=False)
+    fig, axes = panels(len(ints), 3, (15, height), axes)
     x = np.array([pos[d] for d in ds])
     for row, i in enumerate(ints):
         a_acc, a_sens, a_reg = axes[row]
@@ -156,12 +154,10 @@ def task_count_figure(rep: dict, path: Path) -> Path:
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
                frameon=False, bbox_to_anchor=(0.5, 1 - 0.45 / height))
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.95 / height))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
-def phase_2d(rep: dict, path: Path) -> Path:
+def phase_2d(rep: dict, path: Path | None = None, *, axes=None):
     sec = rep["regimes"]
     ds = sec["task_counts"]
     ints = sorted({r["intensity"] for r in sec["rows"]})
@@ -170,8 +166,8 @@ def phase_2d(rep: dict, path: Path) -> Path:
     lo, hi = (min(prim), max(prim)) if prim else (0.0, 1.0)
     span = hi - lo if hi > lo else 1.0
     metric = sec["rows"][0]["primary"]["metric"]
-    fig, axes = plt.subplots(1, len(arms), figsize=(1.4 * len(ds) * len(arms) + 2.5,
-                                                    0.75 * len(ints) + 2.2), squeeze=False)
+    fig, axes = panels(1, len(arms), (1.4 * len(ds) * len(arms) + 2.5, 0.75 * len(ints) + 2.2),
+                       axes)
     for a, arm in zip(axes[0], arms, strict=True):
         for yi, i in enumerate(ints):
             for xi, d in enumerate(ds):
@@ -180,7 +176,7 @@ def phase_2d(rep: dict, path: Path) -> Path:
                     continue
                 v = r["primary"]["mean"]
                 shade = 0.25 + 0.75 * ((v - lo) / span if v is not None else 0.0)
-                a.add_patch(plt.Rectangle((xi - 0.5, yi - 0.5), 1, 1,
+                a.add_patch(Rectangle((xi - 0.5, yi - 0.5), 1, 1,
                                           color=REGIME_COLORS[r["modal"]], alpha=shade, lw=0))
                 txt = f"{r['confidence']:.2f}\n" + ("—" if v is None else f"{v:.2f}")
                 a.text(xi, yi, txt, ha="center", va="center", fontsize=7)
@@ -199,12 +195,10 @@ def phase_2d(rep: dict, path: Path) -> Path:
     fig.suptitle(f"Modal regime (colour); {metric} (shade: darker = higher; lower number); "
                  "upper number: share of seeds in the modal regime", fontsize=9, y=0.9)
     fig.tight_layout(rect=(0, 0, 1, 0.84))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
-def which_objective_figure(rep: dict, path: Path) -> Path:
+def which_objective_figure(rep: dict, path: Path | None = None, *, axes=None):
     """Per diversity: the proxy pull (left) and the proxy margin (right) of each arm against
     intensity, means with 95 % intervals, and the verdict of each level above the left panel."""
     from meta_evo.report.which_objective import MARGIN, PULL, VERDICT_LABELS
@@ -214,7 +208,7 @@ def which_objective_figure(rep: dict, path: Path) -> Path:
     arms = [a for a in ("learner", "reference", "control") if a in sec["rows"][0]]
     styles = {"learner": ("C3", "o", "-"), "reference": ("C0", "s", "--"),
               "control": ("0.5", "^", ":")}
-    fig, axes = plt.subplots(len(divs), 2, figsize=(10.0, 3.8 * len(divs)), squeeze=False)
+    fig, axes = panels(len(divs), 2, (10.0, 3.8 * len(divs)), axes)
     for row_axes, d in zip(axes, divs, strict=True):
         rows = sorted((r for r in sec["rows"] if r["diversity"] == d),
                       key=lambda r: r["intensity"])
@@ -248,12 +242,10 @@ def which_objective_figure(rep: dict, path: Path) -> Path:
         row_axes[1].set_title(f"trained on {sec['train_region']}, d = {d}", fontsize=9)
     axes[0][1].legend(fontsize=7, loc="best")
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
-def coverage_figure(rep: dict, path: Path) -> Path:
+def coverage_figure(rep: dict, path: Path | None = None, *, axes=None):
     """The coverage sweep: excess proxy pull (left) and margin (right), learner minus
     reference with 95 % intervals, against the share q of training tasks drawn outside the
     region (evenly spaced ticks), one line per diversity and intensity above 0; each point's
@@ -265,7 +257,8 @@ def coverage_figure(rep: dict, path: Path) -> Path:
     pos = {q: k for k, q in enumerate(qs)}
     colors = {"pseudo_aligned": "C3", "undetermined": "C4", "goal_generalizes": "C2",
               "capability_only": "C1", "no_optimization": "0.6", None: "k"}
-    fig, axes = plt.subplots(1, 2, figsize=(10.0, 3.8))
+    fig, axes = panels(1, 2, (10.0, 3.8), axes)
+    axes = axes[0]
     keys = sorted({(r["diversity"], r["intensity"]) for r in rows})
     for a, metric, name in ((axes[0], "excess_proxy_pull", "excess proxy pull"),
                             (axes[1], "excess_proxy_margin", "excess proxy margin")):
@@ -294,20 +287,20 @@ def coverage_figure(rep: dict, path: Path) -> Path:
     axes[0].legend(handles=handles, fontsize=7, loc="best")
     fig.suptitle(f"coverage: trained on {rep['train_region']}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
 def plot_objective(rep: dict, out: Path) -> list[Path]:
     """The figures whose sections the report has."""
     out = Path(out)
-    paths = []
+    todo = []
     sec = rep.get("regimes")
     if sec:
-        paths.append(task_count_figure(rep, out / "task_count.png"))
+        todo.append((task_count_figure, "task_count.png"))
         if len({r["intensity"] for r in sec["rows"]}) >= 2 and len(sec["task_counts"]) >= 2:
-            paths.append(phase_2d(rep, out / "phase_2d.png"))
+            todo.append((phase_2d, "phase_2d.png"))
     if rep.get("which_objective"):
-        paths.append(which_objective_figure(rep, out / "which_objective.png"))
-    return paths
+        todo.append((which_objective_figure, "which_objective.png"))
+    for fn, name in todo:
+        fn(rep, out / name)
+    return [out / name for _, name in todo]

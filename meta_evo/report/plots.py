@@ -1,4 +1,6 @@
-"""The sweep report's plots, drawn from the report dict alone (matplotlib, Agg backend).
+"""The sweep report's plots, drawn from the report dict alone (figure functions of
+:mod:`meta_evo.report.figure`: each returns its Figure, takes ``axes`` and saves when given a
+path).
 
 - ``phase_diagram.png``: one panel per metric against selection intensity; one colour per
   diversity level; dots are seeds, the solid line the learner arm's mean with a 95 % band,
@@ -21,16 +23,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch, Rectangle  # noqa: E402
-
-from meta_evo.report.common import PHASE_METRICS, div_name  # noqa: E402
-from meta_evo.report.stats import mean_ci  # noqa: E402
+from meta_evo.report.common import PHASE_METRICS, div_name
+from meta_evo.report.figure import finish, panels
+from meta_evo.report.stats import mean_ci
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 DPI = 110
@@ -103,7 +103,7 @@ def _tick_labels(ints: np.ndarray, raw: list, with_raw: bool) -> list[str]:
     return out
 
 
-def phase_diagram(rep: dict, path: Path) -> Path:
+def phase_diagram(rep: dict, path: Path | None = None, *, axes=None):
     ax_ = rep["axes"]
     ints = np.asarray(ax_["intensities"], float)
     divs = ax_["diversities"]
@@ -115,7 +115,7 @@ def phase_diagram(rep: dict, path: Path) -> Path:
     raw_name = "elite fraction" if ax_["selection"] == "truncation" else "Boltzmann beta"
     cols = 4
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.3 * cols, 3.5 * rows + 0.9), squeeze=False)
+    fig, axes = panels(rows, cols, (4.3 * cols, 3.5 * rows + 0.9), axes)
     rng = np.random.default_rng(0)
     for k, (metric, label) in enumerate(metrics):
         a = axes[k // cols][k % cols]
@@ -203,17 +203,14 @@ def phase_diagram(rep: dict, path: Path) -> Path:
                  f"{ax_['seeds']} seeds, {rep['generations']} meta-generations of "
                  f"{ax_['population']}", y=0.962, fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.945))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
-def lifetime_curves(rep: dict, path: Path) -> Path:
+def lifetime_curves(rep: dict, path: Path | None = None, *, axes=None):
     ax_ = rep["axes"]
     ints, divs = ax_["intensities"], ax_["diversities"]
     learner, control = rep["arms"][0], rep.get("control")
-    fig, axes = plt.subplots(1, len(ints), figsize=(3.2 * len(ints) + 0.5, 3.4), sharey=True,
-                             squeeze=False)
+    fig, axes = panels(1, len(ints), (3.2 * len(ints) + 0.5, 3.4), axes, sharey=True)
     for li, i in enumerate(ints):
         a = axes[0][li]
         for j, d in enumerate(divs):
@@ -247,9 +244,7 @@ def lifetime_curves(rep: dict, path: Path) -> Path:
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
                frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
 _EVOLUTION_LABELS = {"fitness_history": "training fitness (mean of population)",
@@ -257,15 +252,15 @@ _EVOLUTION_LABELS = {"fitness_history": "training fitness (mean of population)",
                      "sigma_history": "realized search scale sigma"}
 
 
-def evolution(rep: dict, path: Path) -> Path:
+def evolution(rep: dict, path: Path | None = None, *, axes=None):
     ax_ = rep["axes"]
     ints, divs = ax_["intensities"], ax_["diversities"]
     learner, control = rep["arms"][0], rep.get("control")
     mine = [p for p in rep["points"] if p["arm"] == learner]
     rows = ["fitness_history"] + [k for k in ("step_history", "sigma_history")
                                   if any(k in p for p in mine)]
-    fig, axes = plt.subplots(len(rows), len(divs), figsize=(5.2 * len(divs), 3.1 * len(rows)),
-                             squeeze=False, sharex=True)
+    fig, axes = panels(len(rows), len(divs), (5.2 * len(divs), 3.1 * len(rows)), axes,
+                       sharex=True)
     cmap = plt.get_cmap("viridis")
     for j, d in enumerate(divs):
         for r, key in enumerate(rows):
@@ -294,12 +289,10 @@ def evolution(rep: dict, path: Path) -> Path:
                 a.set_xlabel("meta-generation", fontsize=9)
     axes[0][-1].legend(fontsize=8, loc="lower right", title="dashed: control", title_fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
-def cross_task_matrix(rep: dict, path: Path) -> Path:
+def cross_task_matrix(rep: dict, path: Path | None = None, *, axes=None):
     s = rep["strongest"]
     mats = [(f"{s['arm']} (i = {s['intensity']:g}, seed {s['seed']}, "
              f"{_div_name(s['diversity'])})", s["matrix"], s["predicted"])]
@@ -307,7 +300,7 @@ def cross_task_matrix(rep: dict, path: Path) -> Path:
         mats.append((f"control {_label(rep, rep.get('control'))} at the same point",
                      s["control_matrix"],
                      s["control_predicted"]))
-    fig, axes = plt.subplots(1, len(mats), figsize=(5.6 * len(mats), 4.8), squeeze=False)
+    fig, axes = panels(1, len(mats), (5.6 * len(mats), 4.8), axes)
     for a, (title, mat, pred) in zip(axes[0], mats, strict=True):
         m = np.array([[np.nan if v is None else v for v in row] for row in mat])
         im = a.imshow(m, cmap="viridis", aspect="auto")
@@ -330,9 +323,7 @@ def cross_task_matrix(rep: dict, path: Path) -> Path:
                  f"sensitivity {s['objective_sensitivity']:.2f}, accuracy "
                  f"{s['behavioral_accuracy']:.2f}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return finish(fig, path, DPI)
 
 
 def plot_all(rep: dict, out: Path) -> list[Path]:
@@ -341,8 +332,9 @@ def plot_all(rep: dict, out: Path) -> list[Path]:
     from meta_evo.report.objective_plots import plot_objective
 
     out = Path(out)
-    return [phase_diagram(rep, out / "phase_diagram.png"),
-            lifetime_curves(rep, out / "lifetime_curves.png"),
-            evolution(rep, out / "evolution.png"),
-            cross_task_matrix(rep, out / "cross_task_matrix.png"),
-            *plot_objective(rep, out), *plot_algorithm(rep, out)]
+    paths = []
+    for fn, name in ((phase_diagram, "phase_diagram.png"), (lifetime_curves, "lifetime_curves.png"),
+                     (evolution, "evolution.png"), (cross_task_matrix, "cross_task_matrix.png")):
+        fn(rep, out / name)
+        paths.append(out / name)
+    return paths + plot_objective(rep, out) + plot_algorithm(rep, out)

@@ -340,7 +340,8 @@ class BraxFamily(TaskFamily):
         return ret
 
     def rollout_record(self, act: Callable, carry, tau: jax.Array, key: jax.Array,
-                       episode_length: int, feed: Callable | None = None, keep: bool = True):
+                       episode_length: int, feed: Callable | None = None, keep: bool = True,
+                       probe: Callable | None = None):
         """One recorded episode of a stateful policy on task ``tau``.
 
         ``act(carry, obs) -> (carry, action)``; after each step ``feed(carry, tr) -> carry``
@@ -350,7 +351,8 @@ class BraxFamily(TaskFamily):
         under ``tau`` (the same float ops as ``rollout``, NaN if the physics blew up) and the
         :class:`Trajectory`, with ``score(traj, tau) == ret`` exactly. ``keep=False`` stores
         nothing per step (the trajectory is None; the same float operations, so the same return):
-        what meta-fitness runs.
+        what meta-fitness runs. ``probe(carry) -> pytree`` (inspection) is read at the end of every
+        step and returned, stacked over the steps, as a fourth element.
         """
         ps = self.env.reset(key).pipeline_state
 
@@ -365,16 +367,23 @@ class BraxFamily(TaskFamily):
                 carry = feed(carry, dict(rec0=rec0, rec1=rec1, action=action, reward=r,
                                          alive=alive))
             out = (rec1, action, alive) if keep else None
+            if probe is not None:
+                out = (out, probe(carry))
             alive = alive * self.healthy(rec1)
             return (ps1, alive, ret, carry), out
 
         init = (ps, jnp.ones(()), jnp.zeros(()), carry)
         (_, _, ret, carry), outs = jax.lax.scan(body, init, None, length=episode_length)
-        if not keep:
-            return carry, ret, None
-        recs, actions, alive = outs
-        states = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), self.record(ps), recs)
-        return carry, ret, Trajectory(states=states, actions=actions, alive=alive)
+        probes = None
+        if probe is not None:
+            outs, probes = outs
+        traj = None
+        if keep:
+            recs, actions, alive = outs
+            states = jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), self.record(ps),
+                                  recs)
+            traj = Trajectory(states=states, actions=actions, alive=alive)
+        return (carry, ret, traj) if probe is None else (carry, ret, traj, probes)
 
     def score(self, traj: Trajectory, tau: jax.Array) -> jax.Array:
         """Return of a recorded episode under task ``tau`` (any task, not only the one it was
