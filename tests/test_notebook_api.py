@@ -3,6 +3,8 @@ the report), ``theta(point)``, ``rollout`` (the learner's own lifetime, step by 
 figure functions (they return a Figure, draw into given axes, and write only when asked)."""
 
 import json
+import runpy
+import sys
 from pathlib import Path
 
 import jax
@@ -146,3 +148,17 @@ def test_rl2_trace_is_its_lifetime_step_by_step():
     assert ro.hidden.shape == (lr.K, lr.T, 4) and ro.shown.shape == (lr.K, lr.T)
     # the given channel feeds back the own-task reward: its sum over an episode is the return
     np.testing.assert_allclose(ro.shown.sum(1), ro.returns, rtol=1e-5, atol=1e-5)
+
+
+def test_quickstart_notebook_runs_on_a_tiny_sweep_and_matches_its_ipynb(tiny, monkeypatch):
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(root / "examples"))
+    from make_notebook import render
+
+    script = root / "examples" / "quickstart.py"
+    assert render(script.read_text()) == (root / "examples" / "quickstart.ipynb").read_text()
+    monkeypatch.setenv("META_EVO_SWEEP", str(tiny))
+    monkeypatch.setattr(sys, "argv", [str(script)])
+    runpy.run_path(str(script), run_name="__main__")
+    assert (tiny / "quickstart_rollout.png").stat().st_size > 0
+    plt.close("all")
