@@ -1,4 +1,4 @@
-"""``meta-evo``: the command line, a thin layer over :mod:`meta_evo.api`.
+"""``meta-evo``: the command line, one handler per subcommand (:data:`COMMANDS`).
 
 Every user error (bad config, bad argument, existing run directory, a directory another process
 is writing) is one line on stderr and exit code 2; nothing is created or overwritten. Before
@@ -265,6 +265,164 @@ def _start_or_resume(cfg, out: Path, quiet: bool) -> int | None:
     return 0
 
 
+def _cmd_config(ns, config, overrides) -> int:
+    """``config``: the resolved config, as run or sweep would use it."""
+    from meta_evo.config import dump_config, load_config
+
+    default, said = "quickstart", None
+    if ns.sweep and config is None:
+        default, said = _sweep_default()
+    cfg = load_config(config, overrides, default=default)
+    if said:  # a YAML comment: the output stays a config file
+        print(f"# {said}")
+    sys.stdout.write(dump_config(cfg))
+    return 0
+
+
+def _cmd_run(ns, config, overrides) -> int:
+    """``run``: one meta-evolution in a new run directory."""
+    from meta_evo.config import load_config
+
+    cfg = load_config(config, overrides, default="quickstart")
+    if ns.dry_run:
+        return _dry_run(cfg, "run", ns.out)
+    from meta_evo import api
+    from meta_evo.runs import default_out
+
+    api.enable_compilation_cache()
+    res = api.run(cfg, ns.out or default_out(cfg, "run"), progress=not ns.quiet)
+    if res.interrupted is not None:  # checkpoint saved, message printed
+        return res.exit_code
+    s = res.summary
+    print(f"run finished: {res.out_dir}  generations {s['generations']}  "
+          f"best {s['best_fitness']:.4f}  final mean fitness "
+          f"{s['final']['fitness_mean']:.4f}  {s['env_steps']} env steps in "
+          f"{s['wall_s']:.1f}s")
+    return 0
+
+
+def _cmd_resume(ns, config, overrides) -> int:
+    """``resume``: a run, a sweep or a sweep of child sweeps, by what the directory holds."""
+    from meta_evo import api
+    from meta_evo.runs import Signals, read_run_config
+
+    api.enable_compilation_cache()
+    run_dir = Path(ns.run_dir)
+    kind = _run_dir_kind(run_dir)
+    if kind == "children":
+        with Signals():
+            from meta_evo.regions import sweep_children
+
+            parent, _ = sweep_children(read_run_config(run_dir), run_dir, progress=not ns.quiet,
+                                       resume=True)
+        print(f"sweep of child sweeps finished: {parent}  report: {parent / 'report.md'}")
+        return 0
+    if kind == "sweep":
+        from meta_evo.sweep import resume_sweep
+
+        with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
+            res = resume_sweep(run_dir, progress=not ns.quiet)
+        if res.report is None:  # another process of a multi-host job wrote it
+            return 0
+        print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
+              f"{len(res.arms)} arms  report: {res.out_dir / 'report.md'}")
+        return 0
+    res = api.resume(run_dir, progress=not ns.quiet)
+    if res.interrupted is not None:
+        return res.exit_code
+    s = res.summary
+    if res.noop:
+        print(f"run already finished at generation {res.generation}; nothing to do: "
+              f"{res.out_dir}")
+        return 0
+    print(f"run finished: {res.out_dir}  resumed from generation {res.resumed_from}  "
+          f"generations {s['generations']}  best {s['best_fitness']:.4f}  final mean "
+          f"fitness {s['final']['fitness_mean']:.4f}")
+    return 0
+
+
+def _run_dir_kind(run_dir: Path) -> str:
+    """``children`` (a sweep of region or coverage sweeps), ``sweep`` or ``run`` (also for an
+    unusable path: the run's resume says what is wrong in one line)."""
+    from meta_evo.regions import has_children
+    from meta_evo.runs import read_run_config
+
+    try:
+        has_cfg = (run_dir / "config.yaml").is_file()
+        own_state = (run_dir / "checkpoints").exists() or (run_dir / "sweep_state").exists()
+        sweep_state = (run_dir / "sweep_state").is_dir()
+    except (OSError, ValueError):
+        return "run"
+    if has_cfg and not own_state and has_children(read_run_config(run_dir)):
+        return "children"
+    return "sweep" if sweep_state else "run"
+
+
+def _cmd_analyze(ns, config, overrides) -> int:
+    """``analyze``: the kernels over a run's saved generations."""
+    from meta_evo import api
+    from meta_evo.analysis import analyze
+
+    api.enable_compilation_cache()
+    run_dir, steps = _analyze_args(ns)
+    res = analyze(run_dir, steps=steps, progress=not ns.quiet, reference=ns.reference)
+    print(f"analysis written: {res['path']}  generations {res['generations']}  "
+          f"plots in {res['plots_dir']}")
+    return 0
+
+
+def _cmd_sweep(ns, config, overrides) -> int:
+    """``sweep``: a new sweep (or start-or-resume), one per region or share where configured."""
+    from meta_evo.config import load_config
+    from meta_evo.distributed import is_writer, process_count
+
+    default = "sweep_default"
+    if config is None:
+        default, said = _sweep_default()
+        if is_writer():  # one process of a multi-host job tells
+            print(f"meta-evo: {said}")
+    cfg = load_config(config, overrides, default=default)
+    if ns.dry_run:
+        return _dry_run(cfg, "sweep", ns.out)
+    if ns.resume_if_exists and not ns.out:
+        raise _UsageError("--resume-if-exists needs --out: the run directory to start or resume")
+    if process_count() > 1 and not ns.out:  # default_out is a timestamp per process
+        raise _UsageError("a multi-host sweep needs --out: the one run directory every process "
+                          "shares")
+    from meta_evo import api
+    from meta_evo.runs import default_out
+
+    api.enable_compilation_cache()
+    out = ns.out or default_out(cfg, "sweep")
+    if ns.resume_if_exists:  # start when absent; else resume, or nothing when finished
+        code = _start_or_resume(cfg, Path(out), ns.quiet)
+        if code is not None:
+            return code
+    return _new_sweep(cfg, out, ns.quiet)
+
+
+def _new_sweep(cfg, out, quiet: bool) -> int:
+    from meta_evo.distributed import is_writer
+    from meta_evo.regions import has_children, sweep_children
+    from meta_evo.runs import Signals
+    from meta_evo.sweep import sweep
+
+    with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
+        if has_children(cfg):  # one sweep per region or coverage share, side by side
+            parent, rep = sweep_children(cfg, out, progress=not quiet)
+            if is_writer():
+                _print_children(parent, rep)
+            return 0
+        res = sweep(cfg, out, progress=not quiet)
+    if is_writer():  # process 0 writes and tells
+        _print_sweep(res)
+    return 0
+
+
+COMMANDS = {"config": _cmd_config, "run": _cmd_run, "resume": _cmd_resume,
+            "analyze": _cmd_analyze, "sweep": _cmd_sweep}
+
+
 def main(argv: list[str] | None = None) -> int:
     # the CLI writes figures to files: Agg, unless the user chose a backend (the library
     # chooses none, so a notebook keeps its inline figures)
@@ -276,146 +434,19 @@ def main(argv: list[str] | None = None) -> int:
 
     maybe_initialize_distributed()  # multi-host when the environment asks: before any JAX work
     quiet_third_party()
-    parser = build_parser()
-    ns = _parse(parser, argv)
-    from meta_evo.config import ConfigError, load_config
-    from meta_evo.runs import RunDirError, Signals
+    ns = _parse(build_parser(), argv)
+    from meta_evo.config import ConfigError
+    from meta_evo.runs import RunDirError
     from meta_evo.sweep_state import SweepInterrupted
 
     try:
         config, overrides = _split(getattr(ns, "args", None) or [])
-        if ns.command == "config":  # the resolved config, as run or sweep would use it
-            from meta_evo.config import dump_config
-
-            default, said = "quickstart", None
-            if ns.sweep and config is None:
-                default, said = _sweep_default()
-            cfg = load_config(config, overrides, default=default)
-            if said:  # a YAML comment: the output stays a config file
-                print(f"# {said}")
-            sys.stdout.write(dump_config(cfg))
-            return 0
-        if ns.command == "run":
-            cfg = load_config(config, overrides, default="quickstart")
-            if ns.dry_run:
-                return _dry_run(cfg, "run", ns.out)
-            from meta_evo import api
-            from meta_evo.runs import default_out
-
-            api.enable_compilation_cache()
-            out = ns.out or default_out(cfg, "run")
-            res = api.run(cfg, out, progress=not ns.quiet)
-            if res.interrupted is not None:  # checkpoint saved, message printed
-                return res.exit_code
-            s = res.summary
-            print(f"run finished: {res.out_dir}  generations {s['generations']}  "
-                  f"best {s['best_fitness']:.4f}  final mean fitness "
-                  f"{s['final']['fitness_mean']:.4f}  {s['env_steps']} env steps in "
-                  f"{s['wall_s']:.1f}s")
-            return 0
-        if ns.command == "resume":
-            from meta_evo import api
-
-            api.enable_compilation_cache()
-            from meta_evo.runs import read_run_config
-
-            run_dir = Path(ns.run_dir)
-            try:  # a region sweep's parent: config with regions, no state of its own
-                parent = ((run_dir / "config.yaml").is_file()
-                          and not (run_dir / "checkpoints").exists()
-                          and not (run_dir / "sweep_state").exists())
-            except (OSError, ValueError):  # an unusable path: read_run_config says so below
-                parent = False
-            from meta_evo.regions import has_children, sweep_children
-
-            if parent and has_children(read_run_config(run_dir)):
-                cfg = read_run_config(Path(ns.run_dir))
-                with Signals():
-                    parent, _ = sweep_children(cfg, ns.run_dir, progress=not ns.quiet,
-                                               resume=True)
-                print(f"sweep of child sweeps finished: {parent}  report: "
-                      f"{parent / 'report.md'}")
-                return 0
-            if (Path(ns.run_dir) / "sweep_state").is_dir():  # a sweep directory
-                from meta_evo.sweep import resume_sweep
-
-                with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
-                    res = resume_sweep(ns.run_dir, progress=not ns.quiet)
-                if res.report is None:  # another process of a multi-host job wrote it
-                    return 0
-                print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
-                      f"{len(res.arms)} arms  report: {res.out_dir / 'report.md'}")
-                return 0
-            res = api.resume(ns.run_dir, progress=not ns.quiet)
-            if res.interrupted is not None:
-                return res.exit_code
-            s = res.summary
-            if res.noop:
-                print(f"run already finished at generation {res.generation}; nothing to do: "
-                      f"{res.out_dir}")
-                return 0
-            print(f"run finished: {res.out_dir}  resumed from generation {res.resumed_from}  "
-                  f"generations {s['generations']}  best {s['best_fitness']:.4f}  final mean "
-                  f"fitness {s['final']['fitness_mean']:.4f}")
-            return 0
-        if ns.command == "analyze":
-            from meta_evo import api
-            from meta_evo.analysis import analyze
-
-            api.enable_compilation_cache()
-            run_dir, steps = _analyze_args(ns)
-            res = analyze(run_dir, steps=steps, progress=not ns.quiet, reference=ns.reference)
-            print(f"analysis written: {res['path']}  generations {res['generations']}  "
-                  f"plots in {res['plots_dir']}")
-            return 0
-        if ns.command == "sweep":
-            default = "sweep_default"
-            from meta_evo.distributed import is_writer, process_count
-
-            if config is None:
-                default, said = _sweep_default()
-                if is_writer():  # one process of a multi-host job tells
-                    print(f"meta-evo: {said}")
-            cfg = load_config(config, overrides, default=default)
-            if ns.dry_run:
-                return _dry_run(cfg, "sweep", ns.out)
-            if ns.resume_if_exists and not ns.out:
-                raise _UsageError("--resume-if-exists needs --out: the run directory to start "
-                                  "or resume")
-            from meta_evo import api
-            from meta_evo.runs import default_out
-            from meta_evo.sweep import sweep
-
-            api.enable_compilation_cache()
-            if process_count() > 1 and not ns.out:  # default_out is a timestamp per process
-                raise _UsageError("a multi-host sweep needs --out: the one run directory "
-                                  "every process shares")
-            out = ns.out or default_out(cfg, "sweep")
-            if ns.resume_if_exists:  # start when absent; else resume, or nothing when finished
-                code = _start_or_resume(cfg, Path(out), ns.quiet)
-                if code is not None:
-                    return code
-            from meta_evo.regions import has_children, sweep_children
-
-            if has_children(cfg):  # one sweep per region or coverage share, side by side
-                with Signals():
-                    parent, rep = sweep_children(cfg, out, progress=not ns.quiet)
-                if not is_writer():
-                    return 0
-                _print_children(parent, rep)
-                return 0
-            with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
-                res = sweep(cfg, out, progress=not ns.quiet)
-            if not is_writer():  # process 0 writes and tells
-                return 0
-            _print_sweep(res)
-            return 0
+        return COMMANDS[ns.command](ns, config, overrides)
     except (ConfigError, RunDirError, _UsageError) as e:
         sys.stderr.write(f"meta-evo: error: {_one_line(e)}\n")
         return EXIT_USAGE
     except SweepInterrupted as e:  # checkpoint saved, resume command printed
         return e.exit_code
-    return EXIT_USAGE  # pragma: no cover
 
 
 if __name__ == "__main__":
