@@ -2,6 +2,7 @@
 top-level package named ``kernels`` (that import name belongs to another published package)."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,14 @@ def test_every_subpackage_is_listed_for_installation():
 
 
 def test_installed_tree_has_meta_evo_kernels_and_no_top_level_kernels(tmp_path):
-    target = tmp_path / "site"
+    src, target = tmp_path / "src", tmp_path / "site"  # a copy: the build writes build/ in it
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("meta_evo", "kernels"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), str(ROOT)], check=True, cwd=tmp_path)
+                    str(target), str(src)], check=True, cwd=tmp_path)
     assert (target / "meta_evo" / "kernels" / "power.py").is_file()
     assert not (target / "kernels").exists()
     probe = ("import importlib.util, meta_evo.kernels as k; "
