@@ -23,8 +23,8 @@ from meta_evo.config import Config
 from meta_evo.driver import Chunk, Observer, drive
 from meta_evo.engine import as_group, make_run_chunk, point_of
 from meta_evo.meta import Meta
+from meta_evo.progress import Progress
 from meta_evo.runs import (
-    Progress,
     RunDirError,
     RunResult,
     Signals,
@@ -192,22 +192,37 @@ def latest_good(ckpt, meta, cfg: Config, warn, move_damaged: bool = False):
     raise RunDirError(f"{where}: no readable checkpoint ({len(steps)} damaged)")
 
 
+def _number(v) -> float:
+    """A metrics value for display: None (a NaN or inf in ``metrics.jsonl``) is nan; 0.0 stays
+    0.0."""
+    return float("nan") if v is None else float(v)
+
+
+def run_status(row: dict, total: int) -> str:
+    """The progress text of a single run after the generation of ``row`` (a metrics row)."""
+    return (f"gen {row['generation']}/{total}  best {_number(row.get('fitness_best')):.3f}  "
+            f"mean {_number(row.get('fitness_mean')):.3f}")
+
+
 class _RunLog(Observer):
-    """The single run's metrics: rows per generation in memory, ``metrics.jsonl``, TensorBoard
-    and the progress bar."""
+    """The single run's metrics: rows per generation in memory, ``metrics.jsonl``, the trackers
+    (:mod:`meta_evo.tracking`: TensorBoard, W&B) and the progress bar (:mod:`meta_evo.progress`;
+    on resume the generations already run count as done, not into its rate)."""
 
     def __init__(self, cfg: Config, meta: Meta, start: int, lines: list[str],
                  out_dir: Path | None, show: bool):
+        from meta_evo.tracking import open_trackers
+
         self.meta, self.out_dir = meta, out_dir
+        self.total = cfg.meta.generations
         self.lines = list(lines)
         self.rows: list[dict] = [json.loads(x) for x in lines]
         self.wall0 = float(self.rows[-1].get("wall_s") or 0.0) if self.rows else 0.0
-        self.env_steps = start * meta.env_steps_per_generation
-        self.bar = Progress(cfg.meta.generations, show)
-        self.tb = None
-        if out_dir is not None and cfg.log.tensorboard:
-            from tensorboardX import SummaryWriter
-            self.tb = SummaryWriter(str(out_dir / "tb"), purge_step=start + 1 if start else None)
+        spg = meta.env_steps_per_generation
+        self.env_steps = start * spg
+        self.bar = Progress(self.total * spg, enabled=show)
+        self.bar.skip(start * spg)
+        self.tracker = open_trackers(cfg, out_dir, "run", purge_step=start + 1 if start else None)
         self.t0 = time.perf_counter()
 
     def on_chunk(self, c: Chunk) -> None:
@@ -222,21 +237,16 @@ class _RunLog(Observer):
         self.lines += [json.dumps(r) for r in rows]
         if self.out_dir is not None:
             append_jsonl(self.out_dir / "metrics.jsonl", rows)
-        if self.tb is not None:
-            for r in rows:
-                for k, v in r.items():
-                    if k != "generation" and isinstance(v, (int, float)):
-                        self.tb.add_scalar(k, v, r["generation"])
-            self.tb.flush()
-        last = rows[-1]
-        self.bar.update(c.gen, last["fitness_best"] or float("nan"),
-                        last["fitness_mean"] or float("nan"), last["steps_per_s"],
-                        wall - self.wall0)
+        for r in rows:
+            self.tracker.scalars({k: v for k, v in r.items()
+                                  if k != "generation" and isinstance(v, (int, float))},
+                                 r["generation"])
+        self.tracker.flush()
+        self.bar.advance(c.n * spg, run_status(rows[-1], self.total))
 
     def on_end(self, states, gen: int, interrupted: int | None) -> None:
         self.bar.close()
-        if self.tb is not None:
-            self.tb.close()
+        self.tracker.close()
 
 
 class _RunCheckpoints(Observer):

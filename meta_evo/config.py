@@ -178,8 +178,9 @@ class CheckpointConfig:
 
 @dataclass(frozen=True)
 class LogConfig:
-    tensorboard: bool = False
-    progress: bool = True
+    tensorboard: bool = False  # TensorBoard event files under RUN_DIR/tb/ (meta_evo.tracking)
+    wandb: bool = False  # Weights & Biases (pip install wandb; project $WANDB_PROJECT)
+    progress: bool = True  # the progress line on stderr (meta_evo.progress)
 
 
 @dataclass(frozen=True)
@@ -438,6 +439,10 @@ def validate(cfg: Config) -> Config:
     need(cfg.checkpoint.every >= 1, "checkpoint.every", "must be >= 1")
     need(cfg.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
     need(cfg.seed >= 0, "seed", "must be >= 0")
+    if cfg.log.wandb:  # not a dependency: refused here, not at the end of a run
+        from meta_evo.tracking import check_wandb
+
+        check_wandb()
     return cfg
 
 

@@ -109,31 +109,6 @@ def write_json(path: Path, obj) -> None:
     os.replace(tmp, path)
 
 
-class Progress:
-    """A one-line progress display between chunks: generation, fitness, steps/s, ETA."""
-
-    def __init__(self, total: int, enabled: bool = True, stream=None):
-        self.total, self.enabled = total, enabled
-        self.stream = stream or sys.stderr
-        self.start = time.perf_counter()
-
-    def update(self, gen: int, best: float, mean: float, steps_per_s: float, done_s: float):
-        if not self.enabled:
-            return
-        rate = done_s / max(gen, 1)
-        eta = rate * (self.total - gen)
-        bar_n = int(20 * gen / max(self.total, 1))
-        bar = "#" * bar_n + "." * (20 - bar_n)
-        self.stream.write(f"\r[{bar}] gen {gen}/{self.total}  best {best:9.3f}  mean {mean:9.3f}"
-                          f"  {steps_per_s / 1e3:7.1f}k steps/s  ETA {eta:5.0f}s")
-        self.stream.flush()
-
-    def close(self):
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 @dataclass
 class RunResult:
     """What ``meta_evo.run`` returns.

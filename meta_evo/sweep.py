@@ -34,8 +34,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import sys
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +59,9 @@ from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-expo
     point_bytes,
 )
 from meta_evo.meta import Meta, pressure_for_intensity
+from meta_evo.progress import ArmWork, Progress
 from meta_evo.sweep_state import SweepCheckpoint, SweepInterrupted  # noqa: F401 - re-exported
+from meta_evo.tracking import Tracker, chunk_scalars, open_trackers, track_sweep_report
 
 
 @dataclass(frozen=True)
@@ -198,24 +200,6 @@ class SweepResult:
     resumed: bool = False  # continued from checkpoints: wall_s counts this process only
 
 
-class _Line:
-    """One progress line on stderr, redrawn between chunks."""
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled
-        self.t0 = time.perf_counter()
-
-    def show(self, text: str):
-        if self.enabled:
-            sys.stderr.write("\r" + text.ljust(110))
-            sys.stderr.flush()
-
-    def done(self):
-        if self.enabled:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 def _describe(meta: Meta, thetas) -> dict:
     out = jax.vmap(meta.learner.describe)(jnp.asarray(thetas))
     return {k: np.asarray(v) for k, v in out.items()}
@@ -268,13 +252,32 @@ def arm_programs(cfg: Config, arms: list[Arm], mesh=None) -> dict[str, ArmProgra
     return out
 
 
+def arm_work(cfg: Config, grid: Grid, prog: ArmPrograms, size: int) -> ArmWork:
+    """The env steps :func:`run_arm` does for one arm, group by group (the progress bar's
+    schedule): generation 0 measured once per (seed, diversity) pair, then every real grid
+    point of each group evolved and measured at :func:`measure_generations`."""
+    parts = groups(grid.size, size)
+    real = [int(np.unique(idx).shape[0]) if gi == len(parts) - 1 else int(idx.shape[0])
+            for gi, idx in enumerate(parts)]
+    pairs = np.unique(np.stack([grid.seed, grid.diversity], 1), axis=0).shape[0]
+    return ArmWork(group_points=tuple(real), generations=cfg.meta.generations,
+                   steps_per_generation=int(prog.meta.env_steps_per_generation),
+                   measure_steps=int(prog.measure_steps),
+                   measured=tuple(g for g in measure_generations(cfg) if g > 0),
+                   init_thetas=int(pairs))
+
+
 def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
-            line: _Line | None = None, ckpt: SweepCheckpoint | None = None) -> ArmResult:
+            bar: Progress | None = None, ckpt: SweepCheckpoint | None = None,
+            tracker: Tracker | None = None) -> ArmResult:
     """Evolve one arm on every grid point, ``size`` points at a time; measure the mean theta
-    at :func:`measure_generations`."""
+    at :func:`measure_generations`. ``bar``: the sweep's progress (this arm's work is counted
+    in env steps, :func:`arm_work`; on resume what its checkpoint holds counts as done);
+    ``tracker``: gets the fitness curves of every grid point per chunk."""
     meta = prog.meta
     learner = prog.arm.name  # the checkpoint and the progress line name the arm
-    line = line or _Line(False)
+    bar = bar or Progress(1, enabled=False)
+    tracker = tracker or Tracker()
     t_arm = time.perf_counter()
     key = jax.random.fold_in(jax.random.PRNGKey(cfg.measure.seed), 1)
     n = chunk_length(cfg)
@@ -296,6 +299,8 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
         measure_s += time.perf_counter() - tm
         meas_parts[gen].append({k: np.asarray(v)[:real] for k, v in out.items()})
         desc_parts[gen].append({k: v[:real] for k, v in _describe(meta, thetas).items()})
+        bar.advance(real * prog.measure_steps,
+                    None if gen == 0 else f"[{prog.arm.label}] measured generation {gen}")
 
     # Generation 0 depends on the seed and the diversity alone (every level of a seed starts
     # from the same state): measure each (seed, diversity) pair once, in groups of the same
@@ -313,6 +318,7 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
         measure_s = saved["measure_s"]
         start_gi, start_gen = saved["gi"], saved["gen"]
         saved_states, saved_chunks = saved["states"], saved["chunks"]
+        bar.skip(arm_work(cfg, grid, prog, size).done_at(start_gi, start_gen))
 
     def save(gi, gen, states, chunks):
         if ckpt is None:
@@ -323,8 +329,9 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
             "desc_parts": desc_parts, "done_gens": done_gens, "first_chunk_s": first_chunk_s,
             "measure_s": measure_s})
 
-    line.show(f"[{prog.arm.label}] measuring the meta-init theta of {seeds.shape[0]} seeds "
-              f"(the first call compiles)  {time.perf_counter() - t_arm:5.0f}s")
+    if saved is None:
+        bar.note(f"[{prog.arm.label}] measuring the meta-init theta of {seeds.shape[0]} seeds "
+                 "(the first call compiles)")
     for part in (groups(pairs.shape[0], size) if saved is None else []):
         states = initial_states(meta, cfg, pairs[part, 0])
         measure(states, 0, int(np.unique(part).shape[0]), pairs[part, 1])
@@ -361,16 +368,19 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
                 measure(c.states, c.gen, real, grid.diversity[idx])
 
         def show(c: Chunk, real=real, chunks=chunks, gi=gi):
-            elapsed = time.perf_counter() - t_arm
             fit = float(np.nanmean(chunks[-1]["fitness_mean"][:, -1]))
-            rate = c.n * real * meta.env_steps_per_generation / max(c.seconds, 1e-9)
-            eta = elapsed / max(done_gens, 1) * (grid.size * total - done_gens)
             extra = ""
             if "mean_step" in chunks[-1]:
                 extra = f"  step {float(np.mean(chunks[-1]['mean_step'][:, -1])):+.3f}"
-            line.show(f"[{prog.arm.label}] group {gi + 1}/{len(parts)}  gen {c.gen}/{total}  "
-                      f"fitness {fit:9.3f}{extra}  {rate / 1e3:6.1f}k steps/s  "
-                      f"{elapsed:5.0f}s  ETA {eta:4.0f}s")
+            bar.advance(c.n * real * meta.env_steps_per_generation,
+                        f"[{prog.arm.label}] group {gi + 1}/{len(parts)}  gen {c.gen}/{total}  "
+                        f"fitness {fit:.3f}{extra}")
+
+        def track(c: Chunk, real=real, idx=idx):
+            axes = (grid.intensity[idx[:real]], grid.diversity[idx[:real]], grid.seed[idx[:real]])
+            for step, values in chunk_scalars(learner, c.metrics, c.start, *axes):
+                tracker.scalars(values, step)
+            tracker.flush()
 
         def checkpoint(c: Chunk, chunks=chunks, gi=gi):
             if not c.done:  # saves, then stops the sweep if a signal arrived (SweepInterrupted)
@@ -378,11 +388,11 @@ def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
 
         d = drive(prog.chunk_fn, states, grid.pressure[idx], grid.diversity[idx], start=gen,
                   total=total, chunk=n, observers=[OnChunk(f) for f in
-                                                   (record, measure_due, show, checkpoint)])
+                                                   (record, measure_due, show, track,
+                                                    checkpoint)])
         hist_parts.append({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]})
         theta_parts.append(np.asarray(meta.mean_theta(d.states))[:real])
         save(gi + 1, 0, None, [])
-    line.done()
 
     def cat(dicts):
         return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
@@ -451,7 +461,6 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     show = (cfg.log.progress if progress is None else progress) and writer
     t0, c0 = time.perf_counter(), time.process_time()
     grid = make_grid(cfg)
-    line = _Line(show)
     mesh = make_mesh()  # every device of the job on the grid axis (one device: trivial)
     devices = grid_devices(mesh)
     progs = arm_programs(cfg, arms_of(cfg), mesh)
@@ -461,26 +470,35 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     # one group size for every arm (a multiple of the devices), so a shared measurement program
     # sees one shape
     size = min(group_size(p.meta, grid.size, devices) for p in progs.values())
-    arms = {name: run_arm(cfg, grid, p, size, line=line, ckpt=ckpt)
-            for name, p in progs.items()}
-    res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
-                      wall_s=time.perf_counter() - t0,
-                      env_steps=sum(a.env_steps for a in arms.values()), devices=devices,
-                      resumed=resume_dir is not None)
-    if out_dir is not None and writer:
-        save_arrays(out_dir / "sweep.npz", res)
-    report = report and writer  # the others computed the same arrays; one report
-    if report:
-        from meta_evo.report import build_report, write_report
+    # one bar for the whole sweep: every arm's env steps (on resume, run_arm skips what its
+    # checkpoint holds); the writer alone shows it and tracks (meta_evo.tracking)
+    bar = Progress(sum(arm_work(cfg, grid, p, size).total() for p in progs.values()),
+                   enabled=show)
+    tracker = open_trackers(cfg, out_dir if writer else None, "sweep")
+    with closing(tracker), closing(bar):
+        arms = {name: run_arm(cfg, grid, p, size, bar=bar, ckpt=ckpt, tracker=tracker)
+                for name, p in progs.items()}
+        bar.close()
+        res = SweepResult(cfg=cfg, grid=grid, arms=arms, out_dir=out_dir,
+                          wall_s=time.perf_counter() - t0,
+                          env_steps=sum(a.env_steps for a in arms.values()), devices=devices,
+                          resumed=resume_dir is not None)
+        if out_dir is not None and writer:
+            save_arrays(out_dir / "sweep.npz", res)
+        report = report and writer  # the others computed the same arrays; one report
+        if report:
+            from meta_evo.config import dump_config
+            from meta_evo.report import build_report, write_report
 
-        res.report = build_report(res)
-        res.report["cpu_s"] = round(time.process_time() - c0, 1)
-        res.report["platform"]["xla_flags"] = os.environ.get("XLA_FLAGS", "")
-        res.report["platform"]["device_count"] = devices  # the devices the grid was sharded over
-        res.report["platform"]["process_count"] = process_count()
-        res.report["platform"]["cpu_multi_thread_eigen_off"] = eigen_off
-        if out_dir is not None:
-            write_report(out_dir, res.report)
+            res.report = build_report(res)
+            res.report["cpu_s"] = round(time.process_time() - c0, 1)
+            res.report["platform"]["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+            res.report["platform"]["device_count"] = devices  # the devices of the grid axis
+            res.report["platform"]["process_count"] = process_count()
+            res.report["platform"]["cpu_multi_thread_eigen_off"] = eigen_off
+            if out_dir is not None:
+                write_report(out_dir, res.report)
+            track_sweep_report(tracker, res.report, out_dir, dump_config(cfg))
     return res
 
 
