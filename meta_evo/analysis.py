@@ -13,7 +13,7 @@ is scored on the same held-out tasks and reset keys: differences between generat
 ``theta``.
 
 Each checkpoint is also classified as the sweep report classifies its grid points, by the same
-functions (:mod:`meta_evo.report.objective`): its regime (memorization, identification, general
+functions (:mod:`meta_evo.report.checkpoints`): its regime (memorization, identification, general
 learning; ``kernels.regime``) from the pool and held-out matrices, and, when
 ``task.train_region`` is set, its outcome in and out of distribution (goal generalizes,
 pseudo-aligned, capability only, no optimization; ``kernels.generalization``). A single run is
@@ -265,7 +265,7 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
         result["reference"] = (None if reference is None else
                                reference_comparison(run, thetas[-1], reference, key))
     write_json(run.path / "analysis.json", result)
-    from meta_evo.report.objective import checkpoint_markdown
+    from meta_evo.report.checkpoints import checkpoint_markdown
 
     md = checkpoint_markdown(regimes, outcomes, str(run.path))
     if region != "none":
@@ -285,12 +285,8 @@ def classify_checkpoints(meta, gens: list[int], out: dict):
     (when the run has a training region), through the report's functions; and the proxy
     column names. ``out``: the measurement outputs ``[N, ...]``, one row per checkpoint."""
     from meta_evo.measure import proxy_names
-    from meta_evo.report.objective import (
-        checkpoint_outcomes,
-        checkpoint_regimes,
-        has_objective_inputs,
-        has_regime_inputs,
-    )
+    from meta_evo.report.checkpoints import checkpoint_outcomes, checkpoint_regimes
+    from meta_evo.report.classify import has_objective_inputs, has_regime_inputs
 
     try:
         names = list(proxy_names(meta))

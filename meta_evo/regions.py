@@ -165,7 +165,7 @@ def write_coverage_report(parent: Path, cfg: Config) -> dict:
     lines += ["", "`coverage.png`: the excess proxy pull and margin against q, at each "
               "intensity above 0.", ""]
     (parent / "report.md").write_text("\n".join(lines) + "\n")
-    from meta_evo.report.objective_plots import coverage_figure
+    from meta_evo.report.verdict_plots import coverage_figure
 
     coverage_figure(out, parent / "coverage.png")
     return out

@@ -25,7 +25,7 @@ from helpers import cfg as make_cfg
 
 from meta_evo.measure import make_measure
 from meta_evo.meta import Meta
-from meta_evo.report.objective import classify_regimes
+from meta_evo.report.classify import classify_regimes
 
 NOISY = [*REACHER_TINY, "task.episode_length=50", "learner.lifetime=8", "learner.candidates=8",
          "learner.init_noise=0.3", "measure.heldout_tasks=6", "measure.pool_tasks=4",

@@ -17,16 +17,14 @@ from helpers import cfg as make_cfg
 from meta_evo import cli, kernels
 from meta_evo.config import load_config
 from meta_evo.measure import block_accuracy, block_sensitivity
-from meta_evo.report.objective import (
+from meta_evo.report.checkpoints import (
     checkpoint_markdown,
     checkpoint_outcomes,
     checkpoint_regimes,
-    objective_markdown,
-    objective_section,
-    regime_markdown,
-    regimes_section,
 )
-from meta_evo.report.objective_plots import plot_objective
+from meta_evo.report.outcomes import outcomes_markdown, outcomes_section
+from meta_evo.report.regime_plots import plot_regimes
+from meta_evo.report.regimes import regime_markdown, regimes_section
 from meta_evo.sweep import make_grid, sweep
 
 TINY = ["meta.population=8", "meta.generations=4", "meta.chunk=2", "sweep.seeds=2",
@@ -212,7 +210,7 @@ def test_regime_sentence_names_the_regimes_in_order(tmp_path):
     assert "| 4 | gru (reward given) | 1.00 (0.25) | 0.00 (0.25) |" in md
     assert "**ident 3/3**" in md and "**general 3/3**" in md and text in md
     rep = {"regimes": sec, "family": "analytic", "axes": {"seeds": 3}}
-    assert [p.name for p in plot_objective(rep, tmp_path)] == ["task_count.png"]
+    assert [p.name for p in plot_regimes(rep, tmp_path)] == ["task_count.png"]
     # a regime missing from the sequence is named, and a reversal is not called the order
     arms["learner"] = _stack(grid, lambda d, li, s: _regime_measure(
         {1: "memorizer", 4: "memorizer", 0: "general"}[d], d))
@@ -250,8 +248,8 @@ def test_which_objective_section_and_sentence(tmp_path):
     kind = {0: "none", 1: "pseudo", 2: "goal"}
     arms = {"learner": _stack(grid, lambda d, li, s: _outcome_measure(kind[li])),
             "control": _stack(grid, lambda d, li, s: _outcome_measure("none"))}
-    sec = objective_section(arms, LABELS, grid, [0.0, 1.0, 2.0], [0],
-                            train_region="halfspace", proxy_names=PROXIES)
+    sec = outcomes_section(arms, LABELS, grid, [0.0, 1.0, 2.0], [0],
+                           train_region="halfspace", proxy_names=PROXIES)
     got = {(r["arm"], r["intensity"]): (r["in_dist"]["modal"], r["out_dist"]["modal"],
                                         r["out_dist"]["modal_proxy"]) for r in sec["rows"]}
     assert got[("learner", 0.0)] == ("no_optimization", "no_optimization", None)
@@ -271,7 +269,7 @@ def test_which_objective_section_and_sentence(tmp_path):
     assert at == sorted(at), text
     assert "The control `gru (reward shuffled)` out of distribution: no optimization at " \
            "i = 0, 1, 2." in text
-    md = "\n".join(objective_markdown(sec))
+    md = "\n".join(outcomes_markdown(sec))
     assert "| 1 | gru (reward given) | **goal 2/2** | **pseudo 2/2** |" in md
     assert "nearest_in_region 2" in md
     # a single run: each checkpoint classified on its own (S = 1 per checkpoint), same kernels

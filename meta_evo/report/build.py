@@ -11,269 +11,56 @@
   (d=1), same arm. Each with its test role (primary or exploratory), level, p-values, onset or
   "none in range" or "too few seeds", the per-level differences with t-intervals
   (``levels``), unconditional onset interval, trend test and logistic midpoint
-  (:mod:`meta_evo.report.stats`); ``tests``: the two families, their sizes and levels;
+  (:mod:`meta_evo.report.onsets`, on :mod:`meta_evo.report.stats`); ``tests``: the two
+  families, their sizes and levels;
 - ``not_tested``: the diversity levels where the learner and its control are the same by
   construction (d=1 against a ``shuffled`` control), whose tests are not run;
 - ``findings``: per diversity, the three findings (in-context adaptation, general learning,
   optimizer-like updates) and the claim they support (:mod:`meta_evo.report.findings`);
 - ``selection``: per intensity, the effective number of parents of the rank weights, the
-  realized search scale where the strategy adapts it, and the drift expected on noise alone;
+  realized search scale where the strategy adapts it, and the drift expected on noise alone
+  (:mod:`meta_evo.report.selection`);
 - ``regimes`` (with two or more diversity levels): per arm, intensity and level, the regime
   shares over seeds (memorization, identification, general learning; ``kernels.regime``),
-  pool and held-out accuracy and sensitivity (:mod:`meta_evo.report.objective`);
+  pool and held-out accuracy and sensitivity (:mod:`meta_evo.report.regimes`);
 - ``which_objective`` (with a training region): per intensity and level, the verdict (no
   optimization, pseudo-aligned, objective undetermined, goal generalizes, capability only)
   from tests against the control and the reference arm, with the excess proxy pull and margin
   (:mod:`meta_evo.report.which_objective`), and the per-seed outcome labels as a description
-  (``kernels.generalization``); ``reference_tests``: the tests against the reference arm;
+  (``kernels.generalization``, :mod:`meta_evo.report.outcomes`); ``reference_tests``: the
+  tests against the reference arm;
 - ``algorithm`` (two or more diversity levels, a family whose answer is a task): per arm,
   intensity and level, the distance of the final answer to pool-Bayes and prior-Bayes, and a
   Holm-adjusted sign-flip test of "nearer prior-Bayes" (:mod:`meta_evo.report.algorithm`);
 - env steps, wall time, compile evidence (trace counts), versions and platform.
+
+This module reads the sweep result (through :mod:`meta_evo.report.result_arrays`) and hands
+plain arrays to the section modules, which know nothing of a sweep.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from meta_evo import kernels
-from meta_evo.measure import ANSWER_SCALARS, OOD_SCALARS, SCALARS
-from meta_evo.report.common import (
-    ALPHA,
-    CI_LEVEL,
-    DEFAULT_PRIMARY,
-    NUM_BOOTSTRAP,
-    REFERENCE_METRICS,
-    TESTED_METRICS,
-    interval_text,
-    onset_text,
-    py,
-)
+from meta_evo.report.common import ALPHA, CI_LEVEL, NUM_BOOTSTRAP, py
 from meta_evo.report.findings import findings_section
-from meta_evo.report.stats import mean_ci, onset_tests, paired
+from meta_evo.report.onsets import compute_onsets, not_tested
+from meta_evo.report.result_arrays import (
+    arm_labels,
+    by_level,
+    final_measures,
+    learner_and_control,
+    primary_metric,
+    scalars,
+)
+from meta_evo.report.selection import selection_summary
+from meta_evo.report.stats import ci_cell
 
 
-# --- arms ---------------------------------------------------------------------------------------
-def arm_label(name: str, arm) -> str:
-    """How the report names an arm: its ``label`` if it has one, else its key."""
-    return getattr(arm, "label", None) or name
-
-
-def learner_and_control(res) -> tuple[str, str | None]:
-    """The learner arm is the first entry of ``res.arms``, the control (if any) the second."""
-    names = list(res.arms)
-    return names[0], (names[1] if len(names) > 1 else None)
-
-
-def primary_metric(cfg) -> str:
-    return getattr(cfg.sweep, "primary_metric", DEFAULT_PRIMARY)
-
-
-# --- from a sweep result to arrays ---------------------------------------------------------------
-def _scalars(arm, gen: int) -> dict:
-    """{metric: [G]} of an arm at a measured generation: kernel scalars (held-out, pool and,
-    with a training region, out of distribution) + learner describe."""
-    meas = arm.measures[gen]
-    out = {k: np.asarray(meas[k], np.float64) for k in SCALARS + OOD_SCALARS + ANSWER_SCALARS
-           if k in meas}
-    for k, v in arm.describe.get(gen, {}).items():
-        out[k] = np.asarray(v, np.float64)
-    return out
-
-
-def _by_level(grid, values: np.ndarray, div_index: int, levels: int, seeds: int) -> np.ndarray:
-    """[L, S] of one diversity level from a [G] vector (grid: diversity, intensity, seed)."""
-    sel = grid.div_index == div_index
-    out = np.full((levels, seeds), np.nan)
-    out[grid.level[sel], grid.seed[sel]] = values[sel]
-    return out
-
-
-def compute_onsets(res) -> list[dict]:
-    """Onsets of every scalar metric of the learner arm, per diversity level, against the
-    control (``kind == "control"``), and, where the sweep has a fixed-task level (d=1), of each
-    other diversity level against it (``kind == "contrast"``). Two vmapped kernel calls."""
-    cfg, grid = res.cfg, res.grid
-    sw = cfg.sweep
-    learner, control = learner_and_control(res)
-    final = cfg.meta.generations
-    L, S = len(sw.intensities), sw.seeds
-    if L < 2:
-        return []
-    main = _scalars(res.arms[learner], final)
-    ctrl = _scalars(res.arms[control], final) if control is not None else None
-    ctrl_label = arm_label(control, res.arms[control]) if control is not None else None
-    init = _scalars(res.arms[learner], 0)
-    primary = primary_metric(cfg)
-    tested = [m for m in main if m == primary or m in TESTED_METRICS]
-    jobs, vals, ctls = [], [], []
-    for di, d in enumerate(sw.diversities):
-        if identical_arms(res, int(d)):
-            continue  # not a finding: the arms are the same by construction (not_tested)
-        for metric in tested:
-            v = _by_level(grid, main[metric], di, L, S)
-            if ctrl is not None and metric in ctrl:
-                c, against = _by_level(grid, ctrl[metric], di, L, S), ctrl_label
-            elif metric in SCALARS:
-                c, against = np.repeat(v[:1], L, axis=0), "lowest pressure"
-            else:  # a learner parameter: against its meta-init value (generation 0)
-                c, against = _by_level(grid, init[metric], di, L, S), "meta-init"
-            v, c, bad = paired(v, c)
-            jobs.append((learner, metric, int(d), against, bad, "control"))
-            vals.append(v)
-            ctls.append(c)
-    # Which objective (a training region): the learner's proxy pull and margin against the
-    # reference arm (the same learner evolved without the region), same level and seed.
-    if "reference" in res.arms:
-        ref = _scalars(res.arms["reference"], final)
-        ref_label = arm_label("reference", res.arms["reference"])
-        for di, d in enumerate(sw.diversities):
-            # the pull where the answer lies in task space, else the margin: one test
-            tested_ref = next((m for m in REFERENCE_METRICS if m in main and m in ref
-                               and np.isfinite(main[m]).any()), None)
-            for metric in [tested_ref] if tested_ref else []:
-                v, c, bad = paired(_by_level(grid, main[metric], di, L, S),
-                                   _by_level(grid, ref[metric], di, L, S))
-                jobs.append((learner, metric, int(d), ref_label, bad, "reference"))
-                vals.append(v)
-                ctls.append(c)
-    # The diversity contrast: the learner arm where tasks vary against the same arm, seed and
-    # level with one fixed task (paired: both start from the seed's meta-init).
-    if 1 in sw.diversities:
-        fixed = list(sw.diversities).index(1)
-        for di, d in enumerate(sw.diversities):
-            if di == fixed:
-                continue
-            for metric in [primary] if primary in main else []:
-                v, c, bad = paired(_by_level(grid, main[metric], di, L, S),
-                                   _by_level(grid, main[metric], fixed, L, S))
-                jobs.append((learner, metric, int(d), "d=1 (same arm)", bad, "contrast"))
-                vals.append(v)
-                ctls.append(c)
-    if not jobs:
-        return []
-    is_primary = np.array([m == primary and kind == "control"
-                           for (_, m, _, _, _, kind) in jobs])
-    key = jax.random.PRNGKey(cfg.seed + 7)
-    # the kernel tests learner minus control against 0 (the same sign-flip p-values as the
-    # pair), so its logistic fit describes the difference, not the learner's own level means
-    diffs = np.stack(vals) - np.stack(ctls)
-    t = onset_tests(np.asarray(sw.intensities, np.float64), diffs, np.zeros_like(diffs),
-                    is_primary, key, alpha=ALPHA, ci_level=CI_LEVEL,
-                    num_bootstrap=NUM_BOOTSTRAP)
-    r = t["result"]
-    out = []
-    for q, (arm, metric, d, against, bad, kind) in enumerate(jobs):
-        found = bool(r.found[q])
-        ci = [None if not math.isfinite(x) else py(x) for x in r.onset_ci[q]]
-        item = {
-            "arm": arm, "metric": metric, "diversity": d, "control": against, "kind": kind,
-            "role": "primary" if is_primary[q] else "exploratory",
-            "alpha": py(t["alpha"][q]),
-            "family_size": t["primary_family_size"] if is_primary[q] else t["family_size"],
-            "seeds": S, "testable": bool(r.testable[q]), "min_p": py(r.min_p[q]),
-            "exact": bool(r.exact[q]),
-            "found": found,
-            "onset": py(r.onset[q]) if found else None,
-            "onset_index": int(r.onset_index[q]),
-            "p": py(r.p_onset[q]), "p_adjusted": py(t["p_adjusted"][q]),
-            "p_level": py(r.p_level[q]), "p_level_se": py(r.p_level_se[q]),
-            "p_sequence": py(r.p_sequence[q]),
-            "onset_ci": ["none" if x is None else x for x in ci],
-            "onset_prob": py(r.onset_prob[q]),
-            "trend": {"rho": py(r.trend_rho[q]), "p": py(r.trend_p[q]),
-                      "p_se": py(r.trend_p_se[q])},
-            "midpoint": py(r.midpoint[q]),
-            "midpoint_ci": py(r.midpoint_ci[q]),
-            "fit": {"lo": py(r.fit.lo[q]), "hi": py(r.fit.hi[q]), "mid": py(r.fit.mid[q]),
-                    "scale": py(r.fit.scale[q])},
-            "difference": py(r.difference[q]),
-            "significant": py(r.significant[q]),
-            "nonfinite_replaced": bad,
-            "levels": level_differences(sw.intensities, diffs[q], r.p_level[q]),
-        }
-        # the Monte Carlo error of p (0 when exact): that of the level that sets it
-        top = int(r.onset_index[q]) if found else L - 1
-        worst = top + int(np.argmax(r.p_level[q][top:]))
-        item["p_se"] = py(r.p_level_se[q][worst])
-        item["summary"] = onset_text(item)
-        item["interval"] = interval_text(item)
-        out.append(item)
-    return out
-
-
-def identical_arms(res, d: int) -> bool:
-    """Whether the learner and control arms are the same by construction at diversity ``d``:
-    with one fixed task a ``shuffled`` control is told the returns of that same task, so both
-    arms evolve alike and a test between them is not a finding."""
-    learner, control = learner_and_control(res)
-    if control is None or d != 1:
-        return False
-    a, c = res.arms[learner], res.arms[control]
-    return getattr(c, "reward", None) == "shuffled" and a.learner == c.learner
-
-
-def not_tested(res) -> list[dict]:
-    """The diversity levels whose learner-versus-control tests are not run, and why."""
-    return [{"diversity": int(d), "reason": "with one fixed task the shuffled control is told "
-             "the returns of that task, so both arms are the same by construction"}
-            for d in res.cfg.sweep.diversities if identical_arms(res, int(d))]
-
-
-def level_differences(intensities, diff: np.ndarray, p_level) -> list[dict]:
-    """Per level: the mean paired difference (learner minus control) over seeds with its 95 %
-    t-interval, and the level's one-sided sign-flip p (before the sequence and Holm)."""
-    out = []
-    for li, i in enumerate(intensities):
-        mu, lo, hi = mean_ci(diff[li], CI_LEVEL)
-        out.append({"intensity": float(i), "difference": py(mu), "ci": [py(lo), py(hi)],
-                    "p": py(p_level[li])})
-    return out
-
-
-def selection_summary(res) -> dict:
-    """What selection did per intensity: the effective number of parents ``1 / sum w^2`` of
-    the rank weights at the grid's raw pressure, the realized search scale (``sigma`` history,
-    where the strategy records it), and the drift of the mean on noise alone."""
-    from meta_evo.meta import rank_weights
-
-    cfg, grid = res.cfg, res.grid
-    m, sw = cfg.meta, cfg.sweep
-    learner, _ = learner_and_control(res)
-    sigma_hist = res.arms[learner].history.get("sigma")
-    sigma_hist = None if sigma_hist is None else np.asarray(sigma_hist, np.float64)
-    gens = m.generations
-    levels = []
-    for li, i in enumerate(sw.intensities):
-        raw = float(grid.pressure[grid.level == li][0])
-        w = rank_weights(m.selection, m.population, raw)
-        n_eff = float(kernels.effective_population_size(w))
-        row = {"intensity": float(i), "raw_pressure": py(raw), "n_eff": py(n_eff),
-               "intensity_of_weights": py(kernels.selection_intensity(w))}
-        if sigma_hist is not None and sigma_hist.ndim == 2:
-            s = sigma_hist[grid.level == li]  # [points, generations]
-            row["sigma_final"] = py(np.nanmean(s[:, -1]))
-            row["sigma_mean"] = py(np.nanmean(s))
-            drift = np.sqrt(np.nansum(s**2, axis=1) / n_eff)
-            row["neutral_drift"] = py(np.nanmean(drift))
-        else:
-            row["neutral_drift"] = py(m.sigma * math.sqrt(gens / n_eff))
-        levels.append(row)
-    mirrored = m.strategy == "Open_ES" and m.antithetic
-    return {
-        "strategy": m.strategy, "selection": m.selection, "population": m.population,
-        "generations": gens, "sigma": m.sigma, "antithetic": m.antithetic,
-        "sigma_recorded": sigma_hist is not None,
-        "drift_i0_iid": py(m.sigma * math.sqrt(gens / m.population)),
-        "mirrored_cancel_at_i0": mirrored,
-        "levels": levels,
-    }
-
-
+# --- per level and per point ---------------------------------------------------------------------
 def _level_table(res) -> list[dict]:
     """Mean and 95 % t-interval over seeds per arm, diversity, intensity and metric (final)."""
     cfg, grid = res.cfg, res.grid
@@ -281,26 +68,27 @@ def _level_table(res) -> list[dict]:
     L, S = len(sw.intensities), sw.seeds
     rows = []
     for arm_name, arm in res.arms.items():
-        vals = _scalars(arm, cfg.meta.generations)
+        vals = scalars(arm, cfg.meta.generations)
         vals["final_fitness"] = np.asarray(arm.history["fitness_mean"][:, -1], np.float64)
         for di, d in enumerate(sw.diversities):
             for li, i in enumerate(sw.intensities):
                 row = {"arm": arm_name, "diversity": int(d), "intensity": float(i),
                        "pressure": py(grid.pressure[grid.level == li][0])}
                 for metric, v in vals.items():
-                    mu, lo, hi = mean_ci(_by_level(grid, v, di, L, S)[li])
-                    row[metric] = {"mean": py(mu), "ci": [py(lo), py(hi)]}
+                    row[metric] = ci_cell(by_level(grid, v, di, L, S)[li])
                 rows.append(row)
     return rows
 
 
 def _points(res) -> list[dict]:
+    """Every grid point of every arm: its coordinates, metrics (final and per measured
+    generation), lifetime curves and histories."""
     cfg, grid = res.cfg, res.grid
     final = cfg.meta.generations
     points = []
     for arm_name, arm in res.arms.items():
         gens = sorted(arm.measures)
-        per_gen = {g: _scalars(arm, g) for g in gens}
+        per_gen = {g: scalars(arm, g) for g in gens}
         for g_i in range(grid.size):
             p = {
                 "arm": arm_name, "learner": arm.learner,
@@ -337,14 +125,10 @@ def matrix_proxy_names(cfg, extra: int) -> list[str]:
     return names + [f"proxy {k}" for k in range(len(names), extra)]
 
 
-def _final_measures(res) -> dict:
-    """{arm: final measurement outputs [G, ...]}."""
-    return {a: arm.measures[res.cfg.meta.generations] for a, arm in res.arms.items()}
-
-
+# --- the sections, from arrays -------------------------------------------------------------------
 def regimes_report(res) -> dict | None:
     """The ``regimes`` section (two or more diversity levels), else None."""
-    from meta_evo.report.objective import regimes_section
+    from meta_evo.report.regimes import regimes_section
 
     cfg = res.cfg
     sw = cfg.sweep
@@ -352,9 +136,8 @@ def regimes_report(res) -> dict | None:
         return None
     primary = primary_metric(cfg)
     final = cfg.meta.generations
-    pv = {a: _scalars(arm, final).get(primary) for a, arm in res.arms.items()}
-    return regimes_section(_final_measures(res),
-                           {k: arm_label(k, a) for k, a in res.arms.items()}, res.grid,
+    pv = {a: scalars(arm, final).get(primary) for a, arm in res.arms.items()}
+    return regimes_section(final_measures(res), arm_labels(res), res.grid,
                            sw.intensities, sw.diversities, primary=primary,
                            primary_values={a: v for a, v in pv.items() if v is not None},
                            pool_tasks=getattr(cfg.measure, "pool_tasks", None))
@@ -363,8 +146,8 @@ def regimes_report(res) -> dict | None:
 def objective_report(res, tests: list[dict]) -> dict | None:
     """The ``which_objective`` section (a training region is set), else None: the verdict from
     the family's ``tests`` (:mod:`meta_evo.report.which_objective`) and the per-seed
-    description."""
-    from meta_evo.report.objective import objective_section
+    description (:mod:`meta_evo.report.outcomes`)."""
+    from meta_evo.report.outcomes import outcomes_section
     from meta_evo.report.which_objective import SHOWN, verdict_section
 
     cfg, grid = res.cfg, res.grid
@@ -372,24 +155,38 @@ def objective_report(res, tests: list[dict]) -> dict | None:
     region = cfg.task.train_region
     if region == "none":
         return None
-    meas = _final_measures(res)
+    meas = final_measures(res)
     first = next(iter(meas.values()))
     if "ood_matrix" not in first:
         return None
-    labels = {k: arm_label(k, a) for k, a in res.arms.items()}
+    labels = arm_labels(res)
     L, S = len(sw.intensities), sw.seeds
     values = {}
     for name, arm in res.arms.items():
-        sc = _scalars(arm, cfg.meta.generations)
-        values[name] = {m: np.stack([_by_level(grid, sc[m], di, L, S)
+        sc = scalars(arm, cfg.meta.generations)
+        values[name] = {m: np.stack([by_level(grid, sc[m], di, L, S)
                                      for di in range(len(sw.diversities))])
                         for m in SHOWN if m in sc}
     extra = first["matrix"].shape[-1] - cfg.measure.heldout_tasks
-    per_seed = objective_section(
+    per_seed = outcomes_section(
         {k: v for k, v in meas.items() if k != "reference"}, labels, grid, sw.intensities,
         sw.diversities, train_region=region, proxy_names=matrix_proxy_names(cfg, extra))
     return verdict_section(values, tests, sw.intensities, sw.diversities, train_region=region,
                            labels=labels, per_seed=per_seed)
+
+
+def algorithm_report(res) -> dict | None:
+    """The ``algorithm`` section (two or more task counts and a family whose answer is a
+    task), else None."""
+    from meta_evo.report.algorithm import TEST_SEED, algorithm_section
+
+    cfg = res.cfg
+    sw = cfg.sweep
+    if len(sw.diversities) < 2:
+        return None
+    meas = {a: m for a, m in final_measures(res).items() if a != "reference"}
+    return algorithm_section(meas, arm_labels(res), res.grid, sw.intensities, sw.diversities,
+                             key=jax.random.PRNGKey(cfg.seed + TEST_SEED))
 
 
 def _strongest(res) -> dict:
@@ -419,58 +216,79 @@ def _strongest(res) -> dict:
     return out
 
 
-def build_report(res) -> dict:
-    """The JSON-ready report of a :class:`~meta_evo.sweep.SweepResult`."""
-    from meta_evo.report.algorithm import algorithm_report
-    from meta_evo.runs import platform_info, provenance, versions
+TEST_METHOD = ("exact paired sign-flip test per level over seeds (Monte Carlo above 16 "
+               "seeds), one-sided; fixed-sequence from the top level; the primary "
+               "metric's tests (one per diversity level) one family and every other "
+               "test (metrics, contrasts, the which-objective tests) another, each "
+               "Holm (graphical, fixed sequence inside each test) at alpha")
+CONDITIONAL_ON = ("the held-out task set (measure.seed, the same for every seed "
+                  "and arm): p-values and intervals describe the seeds' variation "
+                  "on these tasks, not over redraws of them")
 
-    cfg, grid = res.cfg, res.grid
-    sw, m = cfg.sweep, cfg.meta
-    learner, control = learner_and_control(res)
-    timings = {name: {"wall_s": round(a.wall_s, 2),
-                      "first_chunk_s_incl_compile": round(a.first_chunk_s, 2),
-                      "measure_s_incl_compile": round(a.measure_s, 2),
-                      "env_steps": a.env_steps, "group_size": a.group_size,
-                      "groups": a.groups, "chunk": a.chunk, "traces": a.traces,
-                      "shared_measure": a.shared_measure}
-               for name, a in res.arms.items()}
+
+# --- the report ----------------------------------------------------------------------------------
+def _axes(res) -> dict:
+    """The sweep's axes: intensities with their raw pressures, selection, seeds, diversities."""
+    sw, m, grid = res.cfg.sweep, res.cfg.meta, res.grid
     raw = {float(i): py(grid.pressure[grid.level == li][0])
            for li, i in enumerate(sw.intensities)}
-    onsets = compute_onsets(res)
+    return {
+        "intensities": [float(i) for i in sw.intensities],
+        "raw_pressures": [raw[float(i)] for i in sw.intensities],
+        "selection": m.selection, "population": m.population,
+        "seeds": sw.seeds, "diversities": [int(d) for d in sw.diversities],
+    }
+
+
+def _tests(cfg, onsets: list[dict]) -> dict:
+    """The two families of tests: their sizes, levels and method."""
     explore = [o for o in onsets if o["role"] == "exploratory"]
     primary_items = [o for o in onsets if o["role"] == "primary"]
-    rep = {
+    return {
+        "alpha": ALPHA, "ci_level": CI_LEVEL, "num_bootstrap": NUM_BOOTSTRAP,
+        "primary_metric": primary_metric(cfg),
+        "primary_tests": len(primary_items),
+        "primary_alpha": primary_items[0]["alpha"] if primary_items else None,
+        "exploratory_tests": len(explore),
+        "exploratory_alpha": explore[0]["alpha"] if explore else None,
+        "min_p": onsets[0]["min_p"] if onsets else None,
+        "exact": onsets[0]["exact"] if onsets else None,
+        "method": TEST_METHOD,
+        "conditional_on": CONDITIONAL_ON,
+    }
+
+
+def _timings(res) -> dict:
+    """Per arm: wall time, compile times, env steps, groups and traces."""
+    return {name: {"wall_s": round(a.wall_s, 2),
+                   "first_chunk_s_incl_compile": round(a.first_chunk_s, 2),
+                   "measure_s_incl_compile": round(a.measure_s, 2),
+                   "env_steps": a.env_steps, "group_size": a.group_size,
+                   "groups": a.groups, "chunk": a.chunk, "traces": a.traces,
+                   "shared_measure": a.shared_measure}
+            for name, a in res.arms.items()}
+
+
+def build_report(res) -> dict:
+    """The JSON-ready report of a :class:`~meta_evo.sweep.SweepResult`."""
+    from meta_evo.runs import platform_info, provenance, versions
+
+    cfg = res.cfg
+    sw, m = cfg.sweep, cfg.meta
+    learner, control = learner_and_control(res)
+    timings = _timings(res)
+    axes = _axes(res)
+    onsets = compute_onsets(res)
+    return {
         "kind": "meta-evo sweep report",
         "family": cfg.task.family, "backend": cfg.task.backend, "agent": cfg.agent.kind,
         "arms": list(res.arms), "learner": learner, "control": control,
-        "arm_labels": {k: arm_label(k, a) for k, a in res.arms.items()},
-        "axes": {
-            "intensities": [float(i) for i in sw.intensities],
-            "raw_pressures": [raw[float(i)] for i in sw.intensities],
-            "selection": m.selection, "population": m.population,
-            "seeds": sw.seeds, "diversities": [int(d) for d in sw.diversities],
-        },
+        "arm_labels": arm_labels(res),
+        "axes": axes,
         "generations": m.generations,
         "measure_generations": sorted(next(iter(res.arms.values())).measures),
         "chance_accuracy": 1.0 / cfg.measure.heldout_tasks,
-        "tests": {
-            "alpha": ALPHA, "ci_level": CI_LEVEL, "num_bootstrap": NUM_BOOTSTRAP,
-            "primary_metric": primary_metric(cfg),
-            "primary_tests": len(primary_items),
-            "primary_alpha": primary_items[0]["alpha"] if primary_items else None,
-            "exploratory_tests": len(explore),
-            "exploratory_alpha": explore[0]["alpha"] if explore else None,
-            "min_p": onsets[0]["min_p"] if onsets else None,
-            "exact": onsets[0]["exact"] if onsets else None,
-            "method": "exact paired sign-flip test per level over seeds (Monte Carlo above 16 "
-                      "seeds), one-sided; fixed-sequence from the top level; the primary "
-                      "metric's tests (one per diversity level) one family and every other "
-                      "test (metrics, contrasts, the which-objective tests) another, each "
-                      "Holm (graphical, fixed sequence inside each test) at alpha",
-            "conditional_on": "the held-out task set (measure.seed, the same for every seed "
-                              "and arm): p-values and intervals describe the seeds' variation "
-                              "on these tasks, not over redraws of them",
-        },
+        "tests": _tests(cfg, onsets),
         "onsets": [o for o in onsets if o["kind"] == "control"],
         "contrasts": [o for o in onsets if o["kind"] == "contrast"],
         "reference_tests": [o for o in onsets if o["kind"] == "reference"],
@@ -492,7 +310,6 @@ def build_report(res) -> dict:
         "provenance": provenance(),
         "config": cfg.to_dict(),
     }
-    return rep
 
 
 # --- files ---------------------------------------------------------------------------------------

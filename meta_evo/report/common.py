@@ -1,4 +1,5 @@
-"""What the report's modules share: metric names and labels, test settings, JSON helpers."""
+"""What the report's modules share: metric names and labels, test settings, the names of
+diversity levels, JSON-ready values and the small text formats of tables and sentences."""
 
 from __future__ import annotations
 
@@ -51,24 +52,63 @@ def py(x):
     return v
 
 
-def diversity_label(d: int) -> str:
-    if d == 0:
-        return "targets vary (d=0: fresh draw each time)"
-    if d == 1:
-        return "one fixed task (d=1)"
-    return f"{d} training tasks (d={d})"
+def task_count(d: int) -> float:
+    """The number of distinct training tasks of diversity ``d``: ``d``, or infinity for 0."""
+    return math.inf if int(d) == 0 else float(d)
 
 
-def short_div(d: int) -> str:
-    return "d=0 (vary)" if d == 0 else ("d=1 (fixed)" if d == 1 else f"d={d}")
+# How the report names a diversity level d: (d = 0, d = 1, any other d as a format string).
+DIVERSITY_FORMS = {
+    "short": ("d=0 (vary)", "d=1 (fixed)", "d={d}"),  # markdown tables and headings
+    "legend": ("targets vary (d=0)", "one fixed task (d=1)", "{d} training tasks"),  # figures
+    "count": ("inf (d=0)", "1", "{d}"),  # the number of training tasks (task-count axes)
+    "sentence": ("d = 0 (a fresh task each draw)", "d = 1", "d = {d}"),  # in running text
+}
 
 
-def div_name(d: int) -> str:
-    if d == 0:
-        return "targets vary (d=0)"
-    if d == 1:
-        return "one fixed task (d=1)"
-    return f"{d} training tasks"
+def diversity_label(d: int, form: str = "short") -> str:
+    """The name of diversity level ``d`` in one of :data:`DIVERSITY_FORMS`."""
+    zero, one, other = DIVERSITY_FORMS[form]
+    d = int(d)
+    return zero if d == 0 else one if d == 1 else other.format(d=d)
+
+
+def join_and(items) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def consecutive_runs(seq) -> list[tuple]:
+    """Consecutive runs of equal keys of ``(key, item)`` pairs: ``[(key, [items])]``."""
+    out = []
+    for key, item in seq:
+        if out and out[-1][0] == key:
+            out[-1][1].append(item)
+        else:
+            out.append((key, [item]))
+    return out
+
+
+def cell_text(cell: dict | None, digits: int = 2, *, signed: bool = False,
+              collapse: bool = True) -> str:
+    """``m [lo, hi]`` of a mean-and-interval cell (``+m [+lo, +hi]`` when ``signed``); the
+    mean alone where a bound is missing or, with ``collapse``, where the bounds coincide; an
+    em dash when the cell is empty."""
+    if not cell or cell.get("mean") is None:
+        return "—"
+    fmt = f"{'+' if signed else ''}.{digits}f"
+    m, (lo, hi) = cell["mean"], cell["ci"]
+    if lo is None or hi is None or (collapse and lo == hi):
+        return f"{m:{fmt}}"
+    return f"{m:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def p_text(x, se=None) -> str:
+    """A p-value in two significant digits (``± se`` when a Monte Carlo error is given)."""
+    if x is None:
+        return "—"
+    return f"{x:.2g}" + (f" ± {se:.1g}" if se else "")
 
 
 def _fmt_i(x) -> str:

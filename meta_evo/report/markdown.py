@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from meta_evo.report.common import KEY_METRICS, PHASE_METRICS, short_div
+from meta_evo.report.common import KEY_METRICS, PHASE_METRICS, diversity_label, p_text
 from meta_evo.report.findings import findings_markdown
-from meta_evo.report.objective import regime_markdown
+from meta_evo.report.regimes import regime_markdown
 from meta_evo.report.which_objective import verdict_markdown
 
 
@@ -15,12 +15,6 @@ def _fmt(cell: dict | None, digits: int = 3) -> str:
     if lo is None or hi is None or lo == hi:
         return f"{m:.{digits}f}"
     return f"{m:.{digits}f} ± {(hi - lo) / 2:.{digits}f}"
-
-
-def _p(x, se=None) -> str:
-    if x is None:
-        return "—"
-    return f"{x:.2g}" + (f" ± {se:.1g}" if se else "")
 
 
 def _role(o: dict) -> str:
@@ -41,7 +35,7 @@ def _trend(o: dict) -> str:
     t = o["trend"]
     if t["rho"] is None:
         return "—"
-    return f"{t['rho']:+.2f} (p {_p(t['p'], t.get('p_se'))})"
+    return f"{t['rho']:+.2f} (p {p_text(t['p'], t.get('p_se'))})"
 
 
 def _has_data(rep: dict, key: str) -> bool:
@@ -123,7 +117,7 @@ def _difference_table(rep: dict) -> list[str]:
             ci = "—" if lo is None or hi is None else f"[{lo:+.3f}, {hi:+.3f}]"
             d = "—" if lv["difference"] is None else f"{lv['difference']:+.3f}"
             lines.append(f"| {o['diversity']} | {lv['intensity']:g} | {d} {ci} | "
-                         f"{_p(lv['p'])} |")
+                         f"{p_text(lv['p'])} |")
     return lines + [""]
 
 
@@ -132,9 +126,9 @@ def _onset_rows(onsets: list[dict], label: dict, with_control: bool) -> list[str
     for o in onsets:  # every tested row, passing or not
         name = label.get(o["metric"], o["metric"])
         ctrl = f" | {o['control']}" if with_control else ""
-        rows.append(f"| {name} | {short_div(o['diversity'])}{ctrl} | {_role(o)} | "
-                    f"{o['summary'].split(' (p ')[0]} | {_p(o['p'], o.get('p_se'))} | "
-                    f"{_p(o['p_adjusted'])} | "
+        rows.append(f"| {name} | {diversity_label(o['diversity'])}{ctrl} | {_role(o)} | "
+                    f"{o['summary'].split(' (p ')[0]} | {p_text(o['p'], o.get('p_se'))} | "
+                    f"{p_text(o['p_adjusted'])} | "
                     f"{o['interval']} | {_trend(o)} | {_mid(o)} |")
     return rows
 
@@ -158,10 +152,10 @@ def _selection_section(rep: dict) -> list[str]:
     head.append("neutral drift per coordinate")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in s["levels"]:
-        cells = [f"{r['intensity']:.2f}", _p(r["raw_pressure"]), f"{r['n_eff']:.2f}"]
+        cells = [f"{r['intensity']:.2f}", p_text(r["raw_pressure"]), f"{r['n_eff']:.2f}"]
         if s["sigma_recorded"]:
-            cells += [_p(r.get("sigma_final")), _p(r.get("sigma_mean"))]
-        cells.append(_p(r["neutral_drift"]))
+            cells += [p_text(r.get("sigma_final")), p_text(r.get("sigma_mean"))]
+        cells.append(p_text(r["neutral_drift"]))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     at0 = (f"At i = 0 (everyone selected) iid members make the mean drift by about "
@@ -177,9 +171,8 @@ def _selection_section(rep: dict) -> list[str]:
     return lines
 
 
-def markdown(rep: dict) -> str:
-    """The human summary: setup, onsets (primary and exploratory), selection, per-metric tables
-    (mean ± 95 % CI over seeds), the strongest point, plots and cost."""
+def _header(rep: dict) -> list[str]:
+    """Title, arms, grid, measurement, cost in one line, and intensity against raw pressure."""
     ax = rep["axes"]
     cfg = rep["config"]
     arms, divs = rep["arms"], ax["diversities"]
@@ -188,13 +181,13 @@ def markdown(rep: dict) -> str:
     physics = rep["family"] != "analytic"  # analytic has no backend and no episodes
     backend = f" ({rep['backend']})" if physics else ""
     episodes = f", episodes of {cfg['task']['episode_length']} steps" if physics else ""
-    lines = [f"# Sweep report: {rep['family']}{backend}, {rep['agent']} agent", ""]
-    lines += [
+    return [
+        f"# Sweep report: {rep['family']}{backend}, {rep['agent']} agent", "",
         f"Learner arm `{labels[learner]}`" + (f", control arm `{labels[control]}`" if control
                                               else ", no control arm (onsets against the "
                                               "lowest pressure)") + ".",
         f"Grid: {len(ax['intensities'])} selection intensities x {ax['seeds']} seeds x "
-        f"{len(divs)} diversity levels ({', '.join(short_div(d) for d in divs)}); "
+        f"{len(divs)} diversity levels ({', '.join(diversity_label(d) for d in divs)}); "
         f"{rep['generations']} meta-generations of {ax['population']} members "
         f"({ax['selection']} selection), lifetimes of {cfg['learner']['lifetime']} x "
         f"{cfg['learner']['candidates']}{episodes}.",
@@ -214,16 +207,19 @@ def markdown(rep: dict) -> str:
         "| raw | " + " | ".join(f"{p:.3f}" for p in ax["raw_pressures"]) + " |",
         "",
     ]
-    if rep.get("findings"):
-        lines += findings_markdown(rep["findings"])
-    lines += _tests_section(rep)
+
+
+def _onset_tables(rep: dict) -> list[str]:
+    """The primary and exploratory tests, and the diversity contrasts, one row each."""
+    labels = rep.get("arm_labels", {a: a for a in rep["arms"]})
+    learner = rep.get("learner", rep["arms"][0])
     label = dict(PHASE_METRICS)
     head = ("| metric | diversity | control | test | onset | p | p (adj.) | resampling "
             "stability, P(onset) | trend rho (p) | logistic midpoint (difference) |")
     prim = [o for o in rep["onsets"] if o["role"] == "primary"]
     expl = [o for o in rep["onsets"] if o["role"] != "primary"]
     expl += rep.get("reference_tests", [])  # the which-objective pull: the same family
-    lines += ["### Primary", "", head, "|" + "---|" * 10]
+    lines = ["### Primary", "", head, "|" + "---|" * 10]
     lines += _onset_rows(prim, {o["metric"]: o["metric"] for o in prim} | label, True)
     lines += ["", "### Exploratory (Holm-adjusted; every tested row)", "", head,
               "|" + "---|" * 10]
@@ -238,7 +234,12 @@ def markdown(rep: dict) -> str:
                   "stability, P(onset) | trend rho (p) | logistic midpoint (difference) |",
                   "|" + "---|" * 9]
         lines += _onset_rows(rep["contrasts"], label, False)
-    lines.append("")
+    return lines + [""]
+
+
+def _section_texts(rep: dict) -> list[str]:
+    """The sections a sweep has only with several task counts or a training region."""
+    lines = []
     if rep.get("regimes"):
         lines += regime_markdown(rep["regimes"])
     if rep.get("which_objective"):
@@ -246,14 +247,21 @@ def markdown(rep: dict) -> str:
     if rep.get("algorithm"):  # issue 18: which algorithm (pool-Bayes or prior-Bayes)
         from meta_evo.report.algorithm import algorithm_markdown
         lines += algorithm_markdown(rep["algorithm"])
-    lines += _selection_section(rep)
-    lines += ["## Metrics per level (mean ± 95 % t-interval half-width over seeds, final "
-              "generation)", ""]
+    return lines
+
+
+def _level_tables(rep: dict) -> list[str]:
+    """One table per key metric: mean ± half-width per intensity, arm and diversity."""
+    ax = rep["axes"]
+    arms, divs = rep["arms"], ax["diversities"]
+    labels = rep.get("arm_labels", {a: a for a in arms})
+    lines = ["## Metrics per level (mean ± 95 % t-interval half-width over seeds, final "
+             "generation)", ""]
     table = {(r["arm"], r["diversity"], r["intensity"]): r for r in rep["levels"]}
     for key, name in KEY_METRICS + (("final_fitness", "final training fitness"),):
         if not _has_data(rep, key):
             continue
-        head_ = ["i"] + [f"{labels[a]} {short_div(d)}" for d in divs for a in arms]
+        head_ = ["i"] + [f"{labels[a]} {diversity_label(d)}" for d in divs for a in arms]
         lines += [f"### {name}", "", "| " + " | ".join(head_) + " |",
                   "|" + "---|" * len(head_)]
         for i in ax["intensities"]:
@@ -264,36 +272,49 @@ def markdown(rep: dict) -> str:
                     cells.append(_fmt(r.get(key) if r else None))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    return lines
+
+
+def _strongest(rep: dict) -> list[str]:
     s = rep["strongest"]
-    lines += ["## Strongest grid point", "",
-              f"`{labels.get(s['arm'], s['arm'])}` at i = {s['intensity']:.2f}, seed "
-              f"{s['seed']}, {short_div(s['diversity'])}: objective sensitivity "
-              f"{s['objective_sensitivity']:.3f}, behavioral accuracy "
-              f"{s['behavioral_accuracy']:.2f} (cross_task_matrix.png).", ""]
-    lines += ["## Plots", "",
-              "- `phase_diagram.png`: each metric against selection intensity; dots are seeds, "
-              "lines the mean with its 95 % interval, dashed the control arm; a vertical line "
-              "marks an onset that passes its test after adjustment, its band the onset "
-              "interval.",
-              "- `lifetime_curves.png`: held-out return along the lifetime, per intensity.",
-              "- `evolution.png`: the training fitness (and the evolved step size and the "
-              "realized search scale, where recorded) per meta-generation.",
-              "- `cross_task_matrix.png`: the cross-task matrix of the strongest point and of "
-              "the control at the same point."]
+    labels = rep.get("arm_labels", {a: a for a in rep["arms"]})
+    return ["## Strongest grid point", "",
+            f"`{labels.get(s['arm'], s['arm'])}` at i = {s['intensity']:.2f}, seed "
+            f"{s['seed']}, {diversity_label(s['diversity'])}: objective sensitivity "
+            f"{s['objective_sensitivity']:.3f}, behavioral accuracy "
+            f"{s['behavioral_accuracy']:.2f} (cross_task_matrix.png).", ""]
+
+
+def _plots(rep: dict) -> list[str]:
+    """What each PNG shows (those the report has)."""
+    lines = ["## Plots", "",
+             "- `phase_diagram.png`: each metric against selection intensity; dots are seeds, "
+             "lines the mean with its 95 % interval, dashed the control arm; a vertical line "
+             "marks an onset that passes its test after adjustment, its band the onset "
+             "interval.",
+             "- `lifetime_curves.png`: held-out return along the lifetime, per intensity.",
+             "- `evolution.png`: the training fitness (and the evolved step size and the "
+             "realized search scale, where recorded) per meta-generation.",
+             "- `cross_task_matrix.png`: the cross-task matrix of the strongest point and of "
+             "the control at the same point."]
     if rep.get("regimes"):
         lines.append("- `task_count.png`: pool and held-out accuracy and sensitivity against "
                      "the number of training tasks, and the regime shares per level.")
-        if len(ax["intensities"]) > 1:
+        if len(rep["axes"]["intensities"]) > 1:
             lines.append("- `phase_2d.png`: intensity x task count; the modal regime by colour, "
                          "the primary metric by shade.")
     if rep.get("which_objective"):
         lines.append("- `which_objective.png`: the proxy pull and margin of the learner, the "
                      "reference and the control per intensity, with the verdicts.")
-    lines.append("")
-    t = rep["timings"]
-    lines += ["## Cost", "", "| arm | wall s | first chunk s (with compile) | measure s (with "
-              "compile) | env steps | compiles (chunk, measure) |", "|---|---|---|---|---|---|"]
-    for a, v in t.items():
+    return lines + [""]
+
+
+def _cost(rep: dict) -> list[str]:
+    """Per arm: wall time, compile times, env steps, compiles; CPU time and versions."""
+    labels = rep.get("arm_labels", {a: a for a in rep["arms"]})
+    lines = ["## Cost", "", "| arm | wall s | first chunk s (with compile) | measure s (with "
+             "compile) | env steps | compiles (chunk, measure) |", "|---|---|---|---|---|---|"]
+    for a, v in rep["timings"].items():
         meas = "shared" if v.get("shared_measure") else v["traces"]["measure"]
         lines.append(f"| {labels.get(a, a)} | {v['wall_s']} | "
                      f"{v['first_chunk_s_incl_compile']} | {v['measure_s_incl_compile']} | "
@@ -301,5 +322,22 @@ def markdown(rep: dict) -> str:
     if "cpu_s" in rep:
         lines += ["", f"Process CPU time {rep['cpu_s']:.0f} s."]
     vers = rep["versions"]
-    lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()), ""]
+    return lines + ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()), ""]
+
+
+def markdown(rep: dict) -> str:
+    """The human summary: setup, findings, onsets (primary and exploratory), the sections,
+    selection, per-metric tables (mean ± 95 % CI over seeds), the strongest point, plots and
+    cost."""
+    lines = _header(rep)
+    if rep.get("findings"):
+        lines += findings_markdown(rep["findings"])
+    lines += _tests_section(rep)
+    lines += _onset_tables(rep)
+    lines += _section_texts(rep)
+    lines += _selection_section(rep)
+    lines += _level_tables(rep)
+    lines += _strongest(rep)
+    lines += _plots(rep)
+    lines += _cost(rep)
     return "\n".join(lines)

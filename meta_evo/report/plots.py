@@ -1,4 +1,4 @@
-"""The sweep report's plots, drawn from the report dict alone (figure functions of
+"""The sweep report's figures of every sweep, drawn from the report dict alone (figure functions of
 :mod:`meta_evo.report.figure`: each returns its Figure, takes ``axes`` and saves when given a
 path).
 
@@ -15,8 +15,10 @@ path).
   scale sigma, where recorded) per meta-generation.
 - ``cross_task_matrix.png``: ``M[a, b]`` of the strongest grid point and of the control arm at
   the same point; the best column of each row is boxed;
-- ``task_count.png``, ``phase_2d.png``, ``which_objective.png`` where the report has those
-  sections (:mod:`meta_evo.report.objective_plots`).
+- :func:`plot_all` draws these and, where the report has those sections, ``task_count.png``
+  and ``phase_2d.png`` (:mod:`meta_evo.report.regime_plots`), ``which_objective.png``
+  (:mod:`meta_evo.report.verdict_plots`) and ``algorithm.png``
+  (:mod:`meta_evo.report.algorithm_plots`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,11 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
-from meta_evo.report.common import PHASE_METRICS, div_name
+from meta_evo.report.common import PHASE_METRICS, diversity_label
 from meta_evo.report.figure import finish, panels
 from meta_evo.report.stats import mean_ci
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
-DPI = 110
-
-
-_div_name = div_name
 
 
 def _label(rep, arm: str | None) -> str | None:
@@ -103,90 +101,92 @@ def _tick_labels(ints: np.ndarray, raw: list, with_raw: bool) -> list[str]:
     return out
 
 
-def phase_diagram(rep: dict, path: Path | None = None, *, axes=None):
-    ax_ = rep["axes"]
-    ints = np.asarray(ax_["intensities"], float)
-    divs = ax_["diversities"]
+def _draw_learner(a, x, v: np.ndarray, c: str, jit: np.ndarray) -> np.ndarray:
+    """The learner's seeds (dots), mean (line) and 95 % band at one diversity; its means."""
+    stats = np.array([mean_ci(r) for r in v])
+    a.scatter((x[:, None] + jit).ravel(), v.ravel(), s=12, color=c, alpha=0.55,
+              linewidths=0, zorder=3)
+    a.plot(x, stats[:, 0], "-o", color=c, ms=4, lw=1.8, zorder=4)
+    a.fill_between(x, stats[:, 1], stats[:, 2], color=c, alpha=0.10, lw=0, zorder=2)
+    return stats[:, 0]
+
+
+def _draw_control(a, x, cv: np.ndarray, c: str, off: float, metric: str) -> list[np.ndarray]:
+    """The control's mean ± 95 % (dashed, hollow, beside the learner) where it has the
+    metric; for the step without a control value, the line at 0. Returns its means."""
+    if np.isfinite(cv).any():
+        cs = np.array([mean_ci(r) for r in cv])
+        xc = x + 1.2 * off
+        a.errorbar(xc, cs[:, 0], yerr=[cs[:, 0] - cs[:, 1], cs[:, 2] - cs[:, 0]],
+                   fmt="--s", color=c, mfc="white", ms=4, lw=1.0, capsize=2,
+                   alpha=0.8, zorder=3)
+        return [cs[:, 0]]
+    if metric == "step":
+        a.axhline(0.0, color="0.6", lw=0.8, ls="--", zorder=1)
+    return []
+
+
+def _draw_onset(a, o: dict, shift: float, ints: np.ndarray, off: float, c: str, j: int):
+    """A passing onset: a dotted vertical line, its resampling stability as a band."""
+    lo, hi = o["onset_ci"]
+    if isinstance(lo, (int, float)):
+        top = hi if isinstance(hi, (int, float)) else ints[-1] + 4 * off
+        if top > lo:
+            a.axvspan(lo, top, color=c, alpha=0.07, zorder=0)
+    a.axvline(o["onset"] + shift, color=c, ls=":", lw=1.6, zorder=1)
+    tag = "onset" if o.get("role") == "primary" else "onset (expl.)"
+    a.annotate(tag, xy=(o["onset"] + shift, 1.0), xycoords=("data", "axes fraction"),
+               xytext=(2, -10 - 10 * j), textcoords="offset points", color=c, fontsize=8)
+
+
+def _fit_y(a, rep: dict, metric: str, seen: list[np.ndarray], ints: np.ndarray) -> None:
+    """The y range follows the data (seeds and means), not the 95 % bands: with 3 seeds a
+    t-interval is 4.3 standard errors wide and would flatten everything else. Accuracy gets
+    its chance line."""
+    if metric == "behavioral_accuracy":
+        seen.append(np.array([rep["chance_accuracy"]]))
+    ys = np.concatenate(seen) if seen else np.array([])
+    ys = ys[np.isfinite(ys)]
+    if ys.size:
+        lo, hi = float(ys.min()), float(ys.max())
+        pad = 0.12 * (hi - lo) if hi > lo else max(0.1 * abs(hi), 0.05)
+        a.set_ylim(lo - pad, hi + 1.6 * pad)
+    if metric == "behavioral_accuracy":
+        a.axhline(rep["chance_accuracy"], color="0.4", lw=0.8, ls="-.", zorder=1)
+        a.annotate("chance", xy=(ints[-1], rep["chance_accuracy"]), xytext=(-30, 3),
+                   textcoords="offset points", fontsize=8, color="0.4")
+
+
+def _phase_panel(a, rep: dict, metric: str, ints: np.ndarray, off: float, rng) -> None:
+    """One metric against intensity: per diversity level, the learner, the control, a passing
+    onset and the learner-minus-control difference at the top intensity."""
+    divs = rep["axes"]["diversities"]
     learner, control = rep["arms"][0], rep.get("control")
-    span = float(ints[-1] - ints[0]) if len(ints) > 1 else 1.0
-    off = 0.012 * span  # control arm drawn beside, and the diversity levels apart
-    metrics = _metrics_with_data(rep)
-    n = max(len(metrics), 1)
-    raw_name = "elite fraction" if ax_["selection"] == "truncation" else "Boltzmann beta"
-    cols = 4
-    rows = -(-n // cols)
-    fig, axes = panels(rows, cols, (4.3 * cols, 3.5 * rows + 0.9), axes)
-    rng = np.random.default_rng(0)
-    for k, (metric, label) in enumerate(metrics):
-        a = axes[k // cols][k % cols]
-        seen: list[np.ndarray] = []  # what the y range must show: seeds and means
-        for j, d in enumerate(divs):
-            c = COLORS[j % len(COLORS)]
-            shift = (j - (len(divs) - 1) / 2) * 2.5 * off
-            v = _values(rep, learner, d, metric)
-            stats = np.array([mean_ci(r) for r in v])
-            x = ints + shift
-            jit = rng.uniform(-off, off, v.shape)
-            seen += [v.ravel(), stats[:, 0]]
-            a.scatter((x[:, None] + jit).ravel(), v.ravel(), s=12, color=c, alpha=0.55,
-                      linewidths=0, zorder=3)
-            a.plot(x, stats[:, 0], "-o", color=c, ms=4, lw=1.8, zorder=4)
-            a.fill_between(x, stats[:, 1], stats[:, 2], color=c, alpha=0.10, lw=0, zorder=2)
-            if control:
-                cv = _values(rep, control, d, metric)
-                if np.isfinite(cv).any():
-                    cs = np.array([mean_ci(r) for r in cv])
-                    seen.append(cs[:, 0])
-                    xc = x + 1.2 * off
-                    a.errorbar(xc, cs[:, 0], yerr=[cs[:, 0] - cs[:, 1], cs[:, 2] - cs[:, 0]],
-                               fmt="--s", color=c, mfc="white", ms=4, lw=1.0, capsize=2,
-                               alpha=0.8, zorder=3)
-                elif metric == "step":
-                    a.axhline(0.0, color="0.6", lw=0.8, ls="--", zorder=1)
-            o = _onset(rep, metric, d)
-            if o:
-                lo, hi = o["onset_ci"]
-                if isinstance(lo, (int, float)):
-                    top = hi if isinstance(hi, (int, float)) else ints[-1] + 4 * off
-                    if top > lo:
-                        a.axvspan(lo, top, color=c, alpha=0.07, zorder=0)
-                a.axvline(o["onset"] + shift, color=c, ls=":", lw=1.6, zorder=1)
-                tag = "onset" if o.get("role") == "primary" else "onset (expl.)"
-                a.annotate(tag, xy=(o["onset"] + shift, 1.0),
-                           xycoords=("data", "axes fraction"),
-                           xytext=(2, -10 - 10 * j), textcoords="offset points", color=c,
-                           fontsize=8)
-            diff = _top_difference(rep, metric, d)
-            if diff:
-                a.annotate(diff, xy=(0.02, 0.03 + 0.08 * j), xycoords="axes fraction",
-                           color=c, fontsize=7)
-        # the y range follows the data (seeds and means), not the 95 % bands: with 3 seeds
-        # a t-interval is 4.3 standard errors wide and would flatten everything else
-        if metric == "behavioral_accuracy":
-            seen.append(np.array([rep["chance_accuracy"]]))
-        ys = np.concatenate(seen) if seen else np.array([])
-        ys = ys[np.isfinite(ys)]
-        if ys.size:
-            lo, hi = float(ys.min()), float(ys.max())
-            pad = 0.12 * (hi - lo) if hi > lo else max(0.1 * abs(hi), 0.05)
-            a.set_ylim(lo - pad, hi + 1.6 * pad)
-        if metric == "behavioral_accuracy":
-            a.axhline(rep["chance_accuracy"], color="0.4", lw=0.8, ls="-.", zorder=1)
-            a.annotate("chance", xy=(ints[-1], rep["chance_accuracy"]), xytext=(-30, 3),
-                       textcoords="offset points", fontsize=8, color="0.4")
-        a.set_title(label, fontsize=11)
-        a.set_xticks(ints)
-        bottom = k // cols == rows - 1 or k + cols >= n
-        raw = ax_["raw_pressures"]
-        a.set_xticklabels(_tick_labels(ints, raw, bottom), fontsize=8)
-        a.tick_params(axis="y", labelsize=8)
-        a.grid(alpha=0.25)
-        if bottom:
-            a.set_xlabel(f"selection intensity i  (raw: {raw_name})", fontsize=9)
-    for k in range(n, rows * cols):
-        axes[k // cols][k % cols].axis("off")
-    handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
-               for j, d in enumerate(divs)]
+    seen: list[np.ndarray] = []  # what the y range must show: seeds and means
+    for j, d in enumerate(divs):
+        c = COLORS[j % len(COLORS)]
+        shift = (j - (len(divs) - 1) / 2) * 2.5 * off
+        v = _values(rep, learner, d, metric)
+        x = ints + shift
+        jit = rng.uniform(-off, off, v.shape)
+        seen.append(v.ravel())
+        seen.append(_draw_learner(a, x, v, c, jit))
+        if control:
+            seen += _draw_control(a, x, _values(rep, control, d, metric), c, off, metric)
+        o = _onset(rep, metric, d)
+        if o:
+            _draw_onset(a, o, shift, ints, off, c, j)
+        diff = _top_difference(rep, metric, d)
+        if diff:
+            a.annotate(diff, xy=(0.02, 0.03 + 0.08 * j), xycoords="axes fraction",
+                       color=c, fontsize=7)
+    _fit_y(a, rep, metric, seen, ints)
+
+
+def _phase_legend(fig, rep: dict) -> None:
+    learner, control = rep["arms"][0], rep.get("control")
+    handles = [Patch(color=COLORS[j % len(COLORS)], label=diversity_label(d, "legend"))
+               for j, d in enumerate(rep["axes"]["diversities"])]
     handles += [Line2D([], [], color="k", marker="o", ms=4,
                        label=f"{_label(rep, learner)}: mean, 95% t-band (clipped to the data "
                              "range)"),
@@ -198,12 +198,40 @@ def phase_diagram(rep: dict, path: Path | None = None, *, axes=None):
                           label="onset passing its test (band: resampling stability)"))
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
                frameon=False, bbox_to_anchor=(0.5, 1.0))
+
+
+def phase_diagram(rep: dict, path: Path | None = None, *, axes=None):
+    ax_ = rep["axes"]
+    ints = np.asarray(ax_["intensities"], float)
+    span = float(ints[-1] - ints[0]) if len(ints) > 1 else 1.0
+    off = 0.012 * span  # control arm drawn beside, and the diversity levels apart
+    metrics = _metrics_with_data(rep)
+    n = max(len(metrics), 1)
+    raw_name = "elite fraction" if ax_["selection"] == "truncation" else "Boltzmann beta"
+    cols = 4
+    rows = -(-n // cols)
+    fig, axes = panels(rows, cols, (4.3 * cols, 3.5 * rows + 0.9), axes)
+    rng = np.random.default_rng(0)
+    for k, (metric, label) in enumerate(metrics):
+        a = axes[k // cols][k % cols]
+        _phase_panel(a, rep, metric, ints, off, rng)
+        a.set_title(label, fontsize=11)
+        a.set_xticks(ints)
+        bottom = k // cols == rows - 1 or k + cols >= n
+        a.set_xticklabels(_tick_labels(ints, ax_["raw_pressures"], bottom), fontsize=8)
+        a.tick_params(axis="y", labelsize=8)
+        a.grid(alpha=0.25)
+        if bottom:
+            a.set_xlabel(f"selection intensity i  (raw: {raw_name})", fontsize=9)
+    for k in range(n, rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    _phase_legend(fig, rep)
     fig.suptitle(f"Learner against its control by selection intensity: {rep['family']}, "
                  f"{rep['agent']} agent, "
                  f"{ax_['seeds']} seeds, {rep['generations']} meta-generations of "
                  f"{ax_['population']}", y=0.962, fontsize=12)
     fig.tight_layout(rect=(0, 0, 1, 0.945))
-    return finish(fig, path, DPI)
+    return finish(fig, path)
 
 
 def lifetime_curves(rep: dict, path: Path | None = None, *, axes=None):
@@ -234,7 +262,7 @@ def lifetime_curves(rep: dict, path: Path | None = None, *, axes=None):
         a.set_xlabel("update k", fontsize=9)
         a.grid(alpha=0.25)
     axes[0][0].set_ylabel("held-out return of phi_k", fontsize=9)
-    handles = [Patch(color=COLORS[j % len(COLORS)], label=_div_name(d))
+    handles = [Patch(color=COLORS[j % len(COLORS)], label=diversity_label(d, "legend"))
                for j, d in enumerate(divs)]
     handles += [Line2D([], [], color="k", lw=2,
                        label=f"{_label(rep, learner)} mean (thin: seeds)")]
@@ -244,7 +272,7 @@ def lifetime_curves(rep: dict, path: Path | None = None, *, axes=None):
     fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=9,
                frameon=False)
     fig.tight_layout(rect=(0, 0, 1, 0.88))
-    return finish(fig, path, DPI)
+    return finish(fig, path)
 
 
 _EVOLUTION_LABELS = {"fitness_history": "training fitness (mean of population)",
@@ -282,20 +310,20 @@ def evolution(rep: dict, path: Path | None = None, *, axes=None):
                                lw=0.9, ls="--")
             a.grid(alpha=0.25)
             if r == 0:
-                a.set_title(_div_name(d), fontsize=10)
+                a.set_title(diversity_label(d, "legend"), fontsize=10)
             if j == 0:
                 a.set_ylabel(_EVOLUTION_LABELS[key], fontsize=9)
             if r == len(rows) - 1:
                 a.set_xlabel("meta-generation", fontsize=9)
     axes[0][-1].legend(fontsize=8, loc="lower right", title="dashed: control", title_fontsize=8)
     fig.tight_layout()
-    return finish(fig, path, DPI)
+    return finish(fig, path)
 
 
 def cross_task_matrix(rep: dict, path: Path | None = None, *, axes=None):
     s = rep["strongest"]
     mats = [(f"{s['arm']} (i = {s['intensity']:g}, seed {s['seed']}, "
-             f"{_div_name(s['diversity'])})", s["matrix"], s["predicted"])]
+             f"{diversity_label(s['diversity'], 'legend')})", s["matrix"], s["predicted"])]
     if "control_matrix" in s:
         mats.append((f"control {_label(rep, rep.get('control'))} at the same point",
                      s["control_matrix"],
@@ -323,13 +351,14 @@ def cross_task_matrix(rep: dict, path: Path | None = None, *, axes=None):
                  f"sensitivity {s['objective_sensitivity']:.2f}, accuracy "
                  f"{s['behavioral_accuracy']:.2f}", fontsize=10)
     fig.tight_layout()
-    return finish(fig, path, DPI)
+    return finish(fig, path)
 
 
 def plot_all(rep: dict, out: Path) -> list[Path]:
     """Draw every plot into ``out``; returns the paths."""
-    from meta_evo.report.algorithm import plot_algorithm
-    from meta_evo.report.objective_plots import plot_objective
+    from meta_evo.report.algorithm_plots import plot_algorithm
+    from meta_evo.report.regime_plots import plot_regimes
+    from meta_evo.report.verdict_plots import plot_verdict
 
     out = Path(out)
     paths = []
@@ -337,4 +366,4 @@ def plot_all(rep: dict, out: Path) -> list[Path]:
                      (evolution, "evolution.png"), (cross_task_matrix, "cross_task_matrix.png")):
         fn(rep, out / name)
         paths.append(out / name)
-    return paths + plot_objective(rep, out) + plot_algorithm(rep, out)
+    return paths + plot_regimes(rep, out) + plot_verdict(rep, out) + plot_algorithm(rep, out)

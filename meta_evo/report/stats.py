@@ -1,6 +1,7 @@
 """The report's statistics on plain arrays: per-test onsets ([L, S] metric and control per
-test), the multiplicity rule across tests, and t-intervals. No report dicts here, so the
-calibration tests run exactly this code on synthetic sweeps.
+test), the multiplicity rule across tests (and plain Holm for a family of single p-values),
+and t-intervals (with :func:`ci_cell`, the JSON cell every section shows them in). Nothing here
+reads a report section, so the calibration tests run exactly this code on synthetic sweeps.
 
 The tests of one report (``onset_tests``):
 
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from meta_evo import kernels
+from meta_evo.report.common import py
 
 
 def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
@@ -49,6 +51,12 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
     q = float(student_t.ppf(0.5 + level / 2, v.size - 1))
     half = q * float(v.std(ddof=1)) / math.sqrt(v.size)
     return m, m - half, m + half
+
+
+def ci_cell(values, level: float = 0.95) -> dict:
+    """:func:`mean_ci` as a JSON-ready cell of the report: ``{"mean": m, "ci": [lo, hi]}``."""
+    m, lo, hi = mean_ci(values, level)
+    return {"mean": py(m), "ci": [py(lo), py(hi)]}
 
 
 def paired(values: np.ndarray, control: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -140,6 +148,22 @@ def holm_fixed_sequence(p_sequence, alpha: float) -> tuple[float, np.ndarray]:
     ok = top[None, :] <= share[:, None] * (1 + 1e-9)  # [C, m]
     p_adj = np.where(ok.any(0), cand[np.argmax(ok, axis=0)], 1.0)
     return local, p_adj
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Plain Holm-adjusted p-values of one family ``[m]`` (one p per test, no sequence inside):
+    ``max_{j <= i} min(1, (m - j) p_(j))`` over the sorted p (0-based j); NaN stays NaN and
+    does not count in m."""
+    p = np.asarray(p, np.float64)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = ok.size
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adj = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(adj)
+    return out
 
 
 def onset_tests(pressures, values, controls, primary, key, *, alpha: float = 0.05,

@@ -26,7 +26,7 @@ and excess margin (learner minus reference, paired by seed) with t-intervals, an
 answers that leave the region (the boundary-crossing statistic where the family has one).
 
 The old per-seed outcome labels (``kernels.generalization``) stay in the section as a
-description (``per_seed``); they are not the verdict.
+description (``per_seed``, :mod:`meta_evo.report.outcomes`); they are not the verdict.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from meta_evo.report.common import ALPHA, py
-from meta_evo.report.stats import family_decisions, mean_ci, paired
+from meta_evo.report.common import ALPHA, cell_text, py
+from meta_evo.report.stats import ci_cell, family_decisions, paired
 
 VERDICTS = ("goal_generalizes", "pseudo_aligned", "undetermined", "capability_only",
             "no_optimization")
@@ -79,10 +79,7 @@ def _find(tests: list[dict], metric: str, kind: str, d: int) -> dict | None:
 
 
 def _cell(values: np.ndarray | None) -> dict | None:
-    if values is None:
-        return None
-    mu, lo, hi = mean_ci(values)
-    return {"mean": py(mu), "ci": [py(lo), py(hi)]}
+    return None if values is None else ci_cell(values)
 
 
 def _test_cell(test: dict | None, level: int) -> dict | None:
@@ -206,12 +203,7 @@ def verdict_section(values: dict, tests: list[dict], intensities, diversities, *
 
 def fmt_cell(cell: dict | None, digits: int = 2) -> str:
     """``+m [+lo, +hi]`` of a mean-and-interval cell; an em dash when empty."""
-    if not cell or cell.get("mean") is None:
-        return "—"
-    lo, hi = cell["ci"]
-    if lo is None or hi is None or lo == hi:
-        return f"{cell['mean']:+.{digits}f}"
-    return f"{cell['mean']:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    return cell_text(cell, digits, signed=True)
 
 
 def _p(t: dict | None) -> str:
@@ -228,7 +220,7 @@ def _arm(r: dict, arm: str, metric: str) -> str:
 def verdict_markdown(sec: dict) -> list[str]:
     """The "Which objective" section: the verdict table per diversity, then the per-seed
     description."""
-    from meta_evo.report.objective import objective_markdown
+    from meta_evo.report.outcomes import outcomes_markdown
 
     labels = sec["labels"]
     lines = ["## Which objective", "",
@@ -262,5 +254,5 @@ def verdict_markdown(sec: dict) -> list[str]:
                 f"{_p(t['accuracy'])} |")
         lines += ["", next(s["text"] for s in sec["sentences"] if s["diversity"] == d), ""]
     if sec.get("per_seed"):
-        lines += objective_markdown(sec["per_seed"])
+        lines += outcomes_markdown(sec["per_seed"])
     return lines
