@@ -33,7 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from meta_evo.runs import RunDirError, read_jsonl, read_run_config, to_py, write_json
+from meta_evo.config import read_run_config
+from meta_evo.errors import RunDirError
+from meta_evo.rundir.io import read_jsonl, to_py, write_json
 
 TRAIN_FIELDS = ("fitness_mean", "fitness_best", "nan_members", "nan_inner")
 
@@ -47,7 +49,13 @@ class Run:
     """
 
     def __init__(self, path: str | Path):
+        from meta_evo.rundir.layout import kind_of
+
         self.path = Path(path)
+        kind = kind_of(self.path)
+        if kind != "run":
+            raise RunDirError(f"{self.path}: a {kind} directory; analysis reads a single run's "
+                              "checkpoints (a sweep's results: meta_evo.load_sweep)")
         self.config = read_run_config(self.path)
         self.metrics = read_jsonl(self.path / "metrics.jsonl")
         s = self.path / "summary.json"
@@ -59,9 +67,8 @@ class Run:
 
     @functools.cached_property
     def _ckpt(self):
-        from meta_evo.checkpoint import Checkpoints
-        d = self.path / "checkpoints"
-        return Checkpoints(d, read_only=True) if d.is_dir() else None
+        from meta_evo.snapshot import run_store
+        return run_store(self.path, write=False) if (self.path / "checkpoints").is_dir() else None
 
     @property
     def steps(self) -> list[int]:
@@ -84,20 +91,19 @@ class Run:
                               f"(kept: {', '.join(map(str, steps))})")
         return step
 
-    def restore(self, step: int | None = None):
-        """The ``MetaState`` of checkpoint ``step`` (default: the newest), verified.
+    def read(self, step: int | None = None) -> tuple:
+        """``(MetaState, metrics lines)`` of checkpoint ``step`` (default: the newest),
+        verified. Raises :class:`~meta_evo.rundir.store.CheckpointError` when it is damaged."""
+        from meta_evo.snapshot import read_run
+        return read_run(self._ckpt, self._check(step), self.meta)
 
-        Raises :class:`~meta_evo.checkpoint.CheckpointError` when that checkpoint is damaged.
-        """
-        from meta_evo.checkpoint import abstract_state
-        step = self._check(step)
-        state, _ = self._ckpt.restore(step, abstract_state(self.meta, self.config.seed))
-        return state
+    def restore(self, step: int | None = None):
+        """The ``MetaState`` of checkpoint ``step`` (default: the newest), verified."""
+        return self.read(step)[0]
 
     def checkpoint_metrics(self, step: int | None = None) -> list[dict]:
         """The metrics rows stored in checkpoint ``step`` (generations 1..step)."""
-        step = self._check(step)
-        return [json.loads(x) for x in self._ckpt.read_extra(step)["metrics"]]
+        return [json.loads(x) for x in self.read(step)[1]]
 
     def mean_theta(self, step: int | None = None) -> np.ndarray:
         """The strategy mean ``theta [D_theta]`` at checkpoint ``step``."""
@@ -188,7 +194,6 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
     """
     import jax
 
-    from meta_evo.checkpoint import CheckpointError, abstract_state
     from meta_evo.engine import grid_devices, group_size, make_grid_measure, run_in_groups
 
     warn = warn or _warn
@@ -202,18 +207,19 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
     if unknown:
         raise RunDirError(f"{run.path}: no checkpoint at generation "
                           f"{', '.join(map(str, unknown))} (kept: {', '.join(map(str, kept))})")
+    from meta_evo.rundir.store import CheckpointError
+
     meta, cfg = run.meta, run.config
-    target = abstract_state(meta, cfg.seed)
     gens, thetas, train = [], [], []
     for s in chosen:
         try:
-            state, extra = run._ckpt.restore(s, target)
+            state, lines = run.read(s)
         except CheckpointError as e:
             warn(f"checkpoint at generation {s} is damaged ({e}); skipped")
             continue
         gens.append(s)
         thetas.append(np.asarray(meta.mean_theta(state)))
-        last = json.loads(extra["metrics"][-1]) if extra["metrics"] else {}
+        last = json.loads(lines[-1]) if lines else {}
         train.append({k: last.get(k) for k in TRAIN_FIELDS if k in last})
     if not gens:
         raise RunDirError(f"{run.path}: no readable checkpoint among generations "

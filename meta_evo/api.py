@@ -14,32 +14,68 @@ import shlex
 import signal
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from meta_evo.config import Config
+from meta_evo import snapshot
+from meta_evo.config import Config, read_run_config, write_config
 from meta_evo.driver import Chunk, Observer, drive
 from meta_evo.engine import as_group, make_run_chunk, point_of
+from meta_evo.errors import RunDirError
 from meta_evo.meta import Meta
 from meta_evo.progress import Progress
-from meta_evo.runs import (
-    RunDirError,
-    RunResult,
-    Signals,
-    append_jsonl,
-    create_run_dir,
-    metrics_rows,
-    platform_info,
-    provenance,
-    read_run_config,
-    to_py,
-    versions,
-    write_config,
-    write_json,
-    write_lines,
-)
+from meta_evo.provenance import platform_info, provenance, versions
+from meta_evo.rundir import layout
+from meta_evo.rundir.io import append_jsonl, to_py, write_json, write_lines
+from meta_evo.rundir.signals import Signals
+
+
+@dataclass
+class RunResult:
+    """What ``meta_evo.run`` returns.
+
+    ``metrics``: one dict per generation; ``mean_theta``: the strategy mean ``[D_theta]``;
+    ``best_theta``: best member seen ``[D_theta]``; ``summary``: what summary.json holds.
+    """
+
+    out_dir: Path | None
+    metrics: list[dict]
+    summary: dict
+    mean_theta: np.ndarray
+    best_theta: np.ndarray
+    state: object = field(repr=False, default=None)
+    meta: object = field(repr=False, default=None)
+    generation: int = 0  # generations done
+    interrupted: int | None = None  # the signal number that stopped the run early, else None
+    resumed_from: int | None = None  # the checkpoint generation this process started from
+    noop: bool = False  # resume found the run finished already and did nothing
+    program: object = field(repr=False, default=None)  # the engine's chunk program it ran
+
+    @property
+    def exit_code(self) -> int:
+        """0 when finished; ``128 + signum`` when stopped by a signal (130 SIGINT, 143 SIGTERM)."""
+        return 0 if self.interrupted is None else 128 + int(self.interrupted)
+
+
+def metrics_rows(metrics: dict, first_gen: int, env_steps_before: int, steps_per_gen: int,
+                 wall_s: float) -> list[dict]:
+    """Turn stacked chunk metrics (leading axis [n]) into one dict per generation."""
+    host = {k: np.asarray(v) for k, v in metrics.items()}
+    n = next(iter(host.values())).shape[0]
+    rows = []
+    for i in range(n):
+        gen = first_gen + i + 1
+        row = {"generation": gen}
+        row.update({k: to_py(v[i]) for k, v in host.items()})
+        row["env_steps"] = env_steps_before + (i + 1) * steps_per_gen
+        row["wall_s"] = round(wall_s, 4)
+        rows.append(row)
+    return rows
+
 
 DEFAULT_CACHE = Path.home() / ".cache" / "meta-evo" / "jax"
 
@@ -78,16 +114,15 @@ def run(cfg: Config, out: str | Path | None = None, *, progress: bool | None = N
     :class:`RunResult` (metrics per generation, final mean ``theta [D_theta]``, summary).
     """
     _one_host()
-    out_dir = create_run_dir(out) if out is not None else None
+    out_dir = layout.create(out, "run") if out is not None else None
     meta = meta or Meta(cfg)
     state = meta.init(jax.random.PRNGKey(cfg.seed))
-    ckpt = None
+    store = None
     if out_dir is not None:
         write_config(out_dir, cfg)
-        from meta_evo.checkpoint import Checkpoints
-        ckpt = Checkpoints(out_dir / "checkpoints", keep=cfg.checkpoint.keep)
-        ckpt.save(0, state, [], cfg.to_dict())
-    return _drive(cfg, meta, program, state, 0, [], out_dir, ckpt, progress, stop_at)
+        store = snapshot.run_store(out_dir, cfg)
+        snapshot.save_run(store, 0, state, [], cfg)
+    return _drive(cfg, meta, program, state, 0, [], out_dir, store, progress, stop_at)
 
 
 def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | None = None,
@@ -103,35 +138,24 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
     ``config.yaml`` differs from the checkpoint's config. A finished
     run is left as it is (``result.resumed_from == result.generation``).
     """
-    from meta_evo.checkpoint import Checkpoints
-
     _one_host()
     warn = warn or _warn
     run_dir = Path(run_dir)
+    kind = layout.kind_of(run_dir)
+    if kind != "run":
+        raise RunDirError(f"{run_dir}: a {kind} directory, not a single run's "
+                          f"(meta-evo resume {run_dir} continues it)")
     cfg = read_run_config(run_dir)
     ck = run_dir / "checkpoints"
-    # e.g. a sweep directory, or killed before its first checkpoint: refused before building
-    # anything or taking the lock (which would create RUN_DIR/.lock)
+    # killed before its first checkpoint: refused before building anything or taking the lock
     if not ck.is_dir() or not any(p.name.isdigit() or ".orbax-checkpoint-tmp" in p.name
                                   for p in ck.iterdir()):
         raise RunDirError(f"{run_dir}: no checkpoint to resume from (start a new run)")
     from meta_evo.lock import acquire
 
     acquire(run_dir)  # one writer at a time; held until the process exits
-    built = [meta]
-
-    def get_meta():  # built after the config check: a refused resume stays quick
-        built[0] = built[0] or Meta(cfg)
-        return built[0]
-
-    ckpt = Checkpoints(run_dir / "checkpoints", keep=cfg.checkpoint.keep)
-    for p in ckpt.partial_writes():
-        dest = ckpt.quarantine(p)
-        warn(f"{p.name}: unfinished checkpoint write (process killed while saving); "
-             f"moved to {dest}")
-    step, state, extra = latest_good(ckpt, get_meta, cfg, warn, move_damaged=True)
-    meta = get_meta()
-    lines = list(extra["metrics"])
+    store = snapshot.run_store(run_dir, cfg)
+    step, state, lines, meta = latest_good(store, meta, cfg, warn)
     if step >= cfg.meta.generations and (run_dir / "summary.json").is_file():
         rows = [json.loads(x) for x in lines]
         summary = json.loads((run_dir / "summary.json").read_text())
@@ -140,7 +164,7 @@ def resume(run_dir: str | Path, *, progress: bool | None = None, meta: Meta | No
                          best_theta=np.asarray(state.best_theta), state=state, meta=meta,
                          generation=step, resumed_from=step, noop=True, program=program)
     write_lines(run_dir / "metrics.jsonl", lines)
-    return _drive(cfg, meta, program, state, step, lines, run_dir, ckpt, progress, stop_at,
+    return _drive(cfg, meta, program, state, step, lines, run_dir, store, progress, stop_at,
                   resumed_from=step)
 
 
@@ -159,37 +183,23 @@ def _warn(msg: str) -> None:
     sys.stderr.flush()
 
 
-def latest_good(ckpt, meta, cfg: Config, warn, move_damaged: bool = False):
-    """``(generation, state, extra)`` of the newest checkpoint that restores and verifies.
+def latest_good(store, meta: Meta | None, cfg: Config, warn):
+    """``(generation, state, metrics lines, meta)`` of the run's newest checkpoint that reads,
+    verifies and was written with ``cfg`` (else RunDirError naming the key). Damaged ones are
+    reported through ``warn`` (one line each) and moved to ``checkpoints.damaged/``. ``meta`` is
+    built (None: from ``cfg``) only once a checkpoint's config matched."""
+    built = [meta]
 
-    ``meta``: a :class:`Meta` or a function returning one (built only once a checkpoint's config
-    matched). Damaged ones are reported through ``warn`` (one line each) and, with
-    ``move_damaged``, moved out of the way; a checkpoint whose config differs from ``cfg``
-    raises RunDirError.
-    """
-    from meta_evo.checkpoint import CheckpointError, abstract_state, check_config
+    def template():
+        built[0] = built[0] or Meta(cfg)
+        return snapshot.state_template(built[0])()
 
-    steps = ckpt.steps()
-    where = ckpt.directory.parent
-    if not steps:
-        raise RunDirError(f"{where}: no checkpoint to resume from (start a new run)")
-    target = None
-    for i, step in enumerate(reversed(steps)):
-        try:
-            extra = ckpt.read_extra(step)
-            check_config(where, f"checkpoint {step}", extra["config"], cfg)
-            if target is None:
-                target = abstract_state(meta() if callable(meta) else meta, cfg.seed)
-            state, extra = ckpt.restore(step, target, extra)
-            return step, state, extra
-        except CheckpointError as e:
-            older = steps[len(steps) - 2 - i] if i + 1 < len(steps) else None
-            action = ""
-            if move_damaged:
-                action = f"; moved to {ckpt.quarantine(step)}"
-            nxt = f"trying generation {older}" if older is not None else "no older checkpoint"
-            warn(f"checkpoint at generation {step} is damaged ({e}){action}; {nxt}")
-    raise RunDirError(f"{where}: no readable checkpoint ({len(steps)} damaged)")
+    found = snapshot.load(store, cfg, template, warn, snapshot.run_label, snapshot.check_run)
+    if found is None:
+        raise RunDirError(f"{store.directory.parent}: no readable checkpoint")
+    step, payload, _ = found
+    state = jax.tree.map(jnp.asarray, payload["state"])
+    return step, state, list(payload["metrics"]), built[0] or Meta(cfg)
 
 
 def _number(v) -> float:
@@ -250,21 +260,20 @@ class _RunLog(Observer):
 
 
 class _RunCheckpoints(Observer):
-    """Orbax checkpoints of the run's one grid point: every ``checkpoint.every`` generations
-    (at the chunk boundary that passes it), at the end, and when a signal stops the run."""
+    """Checkpoints of the run's one grid point: every ``checkpoint.every`` generations (at the
+    chunk boundary that passes it), at the end, and when a signal stops the run."""
 
-    def __init__(self, cfg: Config, ckpt, log: _RunLog):
-        self.every, self.ckpt, self.log = cfg.checkpoint.every, ckpt, log
-        self.cfg_dict = cfg.to_dict()
+    def __init__(self, cfg: Config, store, log: _RunLog):
+        self.cfg, self.store, self.log = cfg, store, log
 
     def on_chunk(self, c: Chunk) -> None:
-        due = c.done or c.gen // self.every > c.start // self.every
-        if due or c.stopping is not None:
-            self.ckpt.save(c.gen, point_of(c.states), self.log.lines, self.cfg_dict)
+        every = self.cfg.checkpoint.every
+        if c.done or c.gen // every > c.start // every or c.stopping is not None:
+            snapshot.save_run(self.store, c.gen, point_of(c.states), self.log.lines, self.cfg)
 
 
 def _drive(cfg: Config, meta: Meta, program, state, start: int, lines: list[str],
-           out_dir: Path | None, ckpt, progress: bool | None, stop_at: int | None,
+           out_dir: Path | None, store, progress: bool | None, stop_at: int | None,
            resumed_from: int | None = None) -> RunResult:
     """Drive the run's one grid point from generation ``start`` to the end on the engine;
     ``lines`` are the metrics rows so far."""
@@ -273,10 +282,10 @@ def _drive(cfg: Config, meta: Meta, program, state, start: int, lines: list[str]
     program = program or make_run_chunk(meta)
     log = _RunLog(cfg, meta, start, lines, out_dir, show)
     observers: list[Observer] = [log]
-    if ckpt is not None:
-        observers.append(_RunCheckpoints(cfg, ckpt, log))
+    if store is not None:
+        observers.append(_RunCheckpoints(cfg, store, log))
     t0 = time.perf_counter()
-    with Signals(enabled=ckpt is not None) as sig:
+    with Signals(enabled=store is not None) as sig:
         def stop(gen: int) -> int | None:
             if sig.received is None and stop_at is not None and gen >= stop_at:
                 sig.received = int(signal.SIGINT)
@@ -305,7 +314,7 @@ def _drive(cfg: Config, meta: Meta, program, state, start: int, lines: list[str]
         "env_steps_per_s": round((log.env_steps - start * meta.env_steps_per_generation)
                                  / max(wall, 1e-9), 1),
         "resumed_from": resumed_from,
-        "checkpoints": ckpt.steps() if ckpt is not None else [],
+        "checkpoints": store.steps() if store is not None else [],
         "versions": versions(),
         "platform": platform_info(),
         "provenance": provenance(),

@@ -185,10 +185,10 @@ def _sweep_default() -> tuple[str, str]:
 def _dry_run(cfg, kind: str, out: str | None) -> int:
     """``--dry-run``: the plan (:mod:`meta_evo.plan`) on stdout; nothing compiled or written."""
     from meta_evo.plan import format_plan, plan_run, plan_sweep
-    from meta_evo.runs import default_out
+    from meta_evo.rundir.layout import default_out
 
     plan = plan_run(cfg) if kind == "run" else plan_sweep(cfg)
-    where = out if out else f"{default_out(cfg, kind)} (the default)"
+    where = out if out else f"{default_out(cfg.task.family, kind)} (the default)"
     print("\n".join(format_plan(plan, where)))
     return 0
 
@@ -220,30 +220,29 @@ def _start_or_resume(cfg, out: Path, quiet: bool) -> int | None:
     sweep); else finish it: nothing to do when it has finished (``report.json``: one line, no
     file touched), resume an unfinished sweep, restart in place one killed before its first
     checkpoint. Its config.yaml must equal ``cfg`` (RunDirError naming the key)."""
-    from meta_evo.checkpoint import check_config
     from meta_evo.config import yaml_load
     from meta_evo.distributed import barrier, is_writer
-    from meta_evo.runs import RunDirError, Signals
+    from meta_evo.errors import RunDirError
+    from meta_evo.rundir.layout import kind_of, usable
+    from meta_evo.rundir.signals import Signals
+    from meta_evo.snapshot import check_config
 
-    try:
-        exists = out.exists()
-        is_sweep = out.is_dir() and (out / "config.yaml").is_file()
-    except (OSError, ValueError) as e:  # e.g. a NUL byte in the path
-        raise RunDirError(f"{str(out)!r}: not a usable path ({e})") from None
+    exists = usable(out)
     barrier("meta-evo resume-if-exists")  # every process looked before any creates it
     if not exists:
         return None
-    if not is_sweep or (out / "checkpoints").exists():
-        raise RunDirError(f"{out}: exists and is not a sweep directory (no config.yaml, or a "
-                          "single run's); choose another --out")
+    kind = kind_of(out)
+    if kind == "run" or not (out / "config.yaml").is_file():
+        raise RunDirError(f"{out}: exists and is not a sweep directory (a single run's, or no "
+                          "config.yaml); choose another --out")
     check_config(out, "this command", yaml_load((out / "config.yaml").read_text()), cfg)
     if (out / "report.json").is_file():
         if is_writer():
             print(f"sweep already finished: {out} (report.json exists); nothing to do")
         return 0
-    from meta_evo.regions import has_children, sweep_children
+    if kind == "regions":
+        from meta_evo.regions import sweep_children
 
-    if has_children(cfg):
         with Signals():
             parent, rep = sweep_children(cfg, out, progress=not quiet, resume=True)
         if is_writer():
@@ -287,10 +286,10 @@ def _cmd_run(ns, config, overrides) -> int:
     if ns.dry_run:
         return _dry_run(cfg, "run", ns.out)
     from meta_evo import api
-    from meta_evo.runs import default_out
+    from meta_evo.rundir.layout import default_out
 
     api.enable_compilation_cache()
-    res = api.run(cfg, ns.out or default_out(cfg, "run"), progress=not ns.quiet)
+    res = api.run(cfg, ns.out or default_out(cfg.task.family, "run"), progress=not ns.quiet)
     if res.interrupted is not None:  # checkpoint saved, message printed
         return res.exit_code
     s = res.summary
@@ -304,12 +303,14 @@ def _cmd_run(ns, config, overrides) -> int:
 def _cmd_resume(ns, config, overrides) -> int:
     """``resume``: a run, a sweep or a sweep of child sweeps, by what the directory holds."""
     from meta_evo import api
-    from meta_evo.runs import Signals, read_run_config
+    from meta_evo.config import read_run_config
+    from meta_evo.rundir.layout import kind_of
+    from meta_evo.rundir.signals import Signals
 
     api.enable_compilation_cache()
     run_dir = Path(ns.run_dir)
-    kind = _run_dir_kind(run_dir)
-    if kind == "children":
+    kind = kind_of(run_dir)
+    if kind == "regions":
         with Signals():
             from meta_evo.regions import sweep_children
 
@@ -339,23 +340,6 @@ def _cmd_resume(ns, config, overrides) -> int:
           f"generations {s['generations']}  best {s['best_fitness']:.4f}  final mean "
           f"fitness {s['final']['fitness_mean']:.4f}")
     return 0
-
-
-def _run_dir_kind(run_dir: Path) -> str:
-    """``children`` (a sweep of region or coverage sweeps), ``sweep`` or ``run`` (also for an
-    unusable path: the run's resume says what is wrong in one line)."""
-    from meta_evo.regions import has_children
-    from meta_evo.runs import read_run_config
-
-    try:
-        has_cfg = (run_dir / "config.yaml").is_file()
-        own_state = (run_dir / "checkpoints").exists() or (run_dir / "sweep_state").exists()
-        sweep_state = (run_dir / "sweep_state").is_dir()
-    except (OSError, ValueError):
-        return "run"
-    if has_cfg and not own_state and has_children(read_run_config(run_dir)):
-        return "children"
-    return "sweep" if sweep_state else "run"
 
 
 def _cmd_analyze(ns, config, overrides) -> int:
@@ -390,10 +374,10 @@ def _cmd_sweep(ns, config, overrides) -> int:
         raise _UsageError("a multi-host sweep needs --out: the one run directory every process "
                           "shares")
     from meta_evo import api
-    from meta_evo.runs import default_out
+    from meta_evo.rundir.layout import default_out
 
     api.enable_compilation_cache()
-    out = ns.out or default_out(cfg, "sweep")
+    out = ns.out or default_out(cfg.task.family, "sweep")
     if ns.resume_if_exists:  # start when absent; else resume, or nothing when finished
         code = _start_or_resume(cfg, Path(out), ns.quiet)
         if code is not None:
@@ -404,7 +388,7 @@ def _cmd_sweep(ns, config, overrides) -> int:
 def _new_sweep(cfg, out, quiet: bool) -> int:
     from meta_evo.distributed import is_writer
     from meta_evo.regions import has_children, sweep_children
-    from meta_evo.runs import Signals
+    from meta_evo.rundir.signals import Signals
     from meta_evo.sweep import sweep
 
     with Signals():  # stop after the next chunk's checkpoint (exit 130/143)
@@ -435,9 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     maybe_initialize_distributed()  # multi-host when the environment asks: before any JAX work
     quiet_third_party()
     ns = _parse(build_parser(), argv)
+    from meta_evo.arm_progress import SweepInterrupted
     from meta_evo.config import ConfigError
-    from meta_evo.runs import RunDirError
-    from meta_evo.sweep_state import SweepInterrupted
+    from meta_evo.errors import RunDirError
 
     try:
         config, overrides = _split(getattr(ns, "args", None) or [])

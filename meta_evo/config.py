@@ -440,10 +440,26 @@ def validate(cfg: Config) -> Config:
     need(cfg.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
     need(cfg.seed >= 0, "seed", "must be >= 0")
     if cfg.log.wandb:  # not a dependency: refused here, not at the end of a run
-        from meta_evo.tracking import check_wandb
-
         check_wandb()
     return cfg
+
+
+def wandb_installed() -> bool:
+    """Whether ``import wandb`` can work (a module put in ``sys.modules`` counts)."""
+    import importlib.util
+    import sys
+
+    if "wandb" in sys.modules:
+        return sys.modules["wandb"] is not None
+    return importlib.util.find_spec("wandb") is not None
+
+
+def check_wandb() -> None:
+    """ConfigError (one line) when ``log.wandb`` is asked for and wandb is not installed (it is
+    not a dependency); imports nothing."""
+    if not wandb_installed():
+        raise ConfigError("log.wandb: wandb is not installed (pip install wandb, or set "
+                          "log.wandb=false)")
 
 
 def builtin_config_path(name: str) -> Path:
@@ -482,6 +498,46 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return config_from_dict(data)
 
 
-def dump_config(cfg: Config) -> str:
-    return yaml.dump(to_dict(cfg), Dumper=_Dumper, sort_keys=False)
+def applicable(cfg: Config) -> dict:
+    """``cfg.to_dict()`` without the keys that only other families, agents or learners read
+    (each registry entry lists the keys it reads, its schema): what ``config.yaml`` and
+    ``meta-evo config`` show, and what a resume compares. Loading it back gives ``cfg`` with
+    the dropped keys at their defaults: the same run, since nothing chosen reads them."""
+    scoped, read = set(), set()
+    for key, reg in registries().items():
+        for name in reg:
+            scoped |= set(reg.entry(name).schema)
+        section, leaf = key.split(".")
+        read |= set(reg.entry(getattr(getattr(cfg, section), leaf)).schema)
+    out = to_dict(cfg)
+    for key in scoped - read:
+        section, leaf = key.split(".")
+        out[section].pop(leaf, None)
+    return out
 
+
+def dump_config(cfg: Config) -> str:
+    """The YAML of :func:`applicable`."""
+    return yaml.dump(applicable(cfg), Dumper=_Dumper, sort_keys=False)
+
+
+def read_run_config(run_dir: Path) -> Config:
+    """The config of an existing run directory; RunDirError (one line) when there is none."""
+    from meta_evo.errors import RunDirError
+
+    try:
+        is_dir, has_cfg = run_dir.is_dir(), (run_dir / "config.yaml").is_file()
+    except (OSError, ValueError) as e:  # e.g. a NUL byte or an unencodable name
+        raise RunDirError(f"{str(run_dir)!r}: not a usable path ({e})") from None
+    if not is_dir:
+        raise RunDirError(f"{run_dir}: no such run directory")
+    if not has_cfg:
+        raise RunDirError(f"{run_dir}: not a run directory (no config.yaml)")
+    return load_config(run_dir / "config.yaml")
+
+
+def write_config(out: Path, cfg: Config) -> None:
+    """``out/config.yaml``: the resolved config, written atomically."""
+    from meta_evo.rundir.io import write_text
+
+    write_text(out / "config.yaml", dump_config(cfg))

@@ -3,7 +3,7 @@
 ``meta-evo run``, ``sweep`` and ``resume`` (single runs and sweeps) take an advisory lock
 (``fcntl.flock``) on ``RUN_DIR/.lock`` and write their pid into it. The lock is held until the
 process exits (or :func:`release`): a second process that wants to write the same directory gets
-:class:`RunDirLocked` (a :class:`~meta_evo.runs.RunDirError`: one line, exit 2) naming the
+:class:`RunDirLocked` (a :class:`~meta_evo.errors.RunDirError`: one line, exit 2) naming the
 holder's pid. The kernel drops a flock when its process dies, however it dies, so a lock file
 left by a SIGKILLed process never blocks: the next process takes the lock and rewrites the pid.
 

@@ -1,6 +1,6 @@
 """What produced a result: meta-evo's version, its git commit, the versions of the libraries
 that compute, the command line, the host and the start time (recorded in ``summary.json`` and
-``report.json`` by :func:`meta_evo.runs.provenance`).
+``report.json``).
 
 This module imports nothing heavy (no jax): ``meta-evo --version`` reads it before anything
 else. A version or commit that cannot be found is ``None``, never a placeholder.
@@ -91,3 +91,13 @@ def provenance() -> dict:
     return {"meta_evo": meta_evo_version(), "git_commit": commit, "git_dirty": dirty,
             "versions": versions(), "argv": list(sys.argv), "host": platform.node() or None,
             "started_utc": started.isoformat(timespec="seconds")}
+
+
+def platform_info() -> dict:
+    """The backend, the first device's kind, the device count, the machine and its CPUs."""
+    import jax
+
+    dev = jax.devices()[0]
+    return {"backend": jax.default_backend(), "device": getattr(dev, "device_kind", str(dev)),
+            "device_count": jax.device_count(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count()}

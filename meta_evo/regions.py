@@ -175,9 +175,10 @@ def sweep_children(cfg: Config, out: str | Path, *, progress: bool | None = None
                    resume: bool = False) -> tuple[Path, dict]:
     """Run (or with ``resume``, continue) one sweep per child of the config's axis under
     ``out``; returns ``(parent, report)``."""
+    from meta_evo.config import write_config
     from meta_evo.distributed import barrier, is_writer
     from meta_evo.lock import acquire
-    from meta_evo.runs import create_run_dir, write_config
+    from meta_evo.rundir.layout import create
     from meta_evo.sweep import resume_sweep, sweep
 
     parent = Path(out)
@@ -185,7 +186,7 @@ def sweep_children(cfg: Config, out: str | Path, *, progress: bool | None = None
         if resume:
             acquire(parent)
         else:
-            create_run_dir(out)
+            create(out, "regions")
             write_config(parent, cfg)
     for child in children(cfg):
         barrier(f"meta-evo child {child.dirname}")  # every process sees the same state

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from meta_evo.config import read_run_config
 from meta_evo.errors import RunDirError
-from meta_evo.runs import read_run_config
 from meta_evo.table import Table
 
 POINT_AXES = ("intensity", "pressure", "seed", "diversity")

@@ -43,10 +43,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from meta_evo.arm_progress import ArmCheckpoints, ArmProgress, SweepInterrupted
 from meta_evo.config import Config
 from meta_evo.cpu_flags import cpu_workaround
 from meta_evo.distributed import barrier, is_writer, process_count
-from meta_evo.driver import Chunk, OnChunk, drive
+from meta_evo.driver import Chunk, Observer, drive
 from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-exported
     grid_devices,
     group_size,
@@ -60,7 +61,6 @@ from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-expo
 )
 from meta_evo.meta import Meta, pressure_for_intensity
 from meta_evo.progress import ArmWork, Progress
-from meta_evo.sweep_state import SweepCheckpoint, SweepInterrupted  # noqa: F401 - re-exported
 from meta_evo.tracking import Tracker, chunk_scalars, open_trackers, track_sweep_report
 
 
@@ -140,24 +140,11 @@ def measure_generations(cfg: Config) -> list[int]:
 
 # --- cost accounting ------------------------------------------------------------------------------
 def measure_env_steps(meta: Meta) -> int:
-    """Env steps of one ``make_measure`` call on one theta (rollouts counted, not physics)."""
-    cfg, lr = meta.cfg, meta.learner
-    ms, t = cfg.measure, cfg.task
-    if getattr(meta, "rl2", False):
-        # per held-out task: the lifetime and R reference policies (K-episode lifetimes of
-        # which the first episode is read; the matrix re-scores the recorded last episode: no
-        # env steps); per pool row a lifetime
-        rows = ms.heldout_tasks * (1 + ms.reference_samples) * lr.K
-        rows += getattr(ms, "pool_tasks", 0) * lr.K
-        if getattr(t, "train_region", "none") != "none":
-            rows += ms.heldout_tasks * lr.K  # the out-of-distribution rows
-        return rows * lr.T
-    k, p, e = lr.lifetime, lr.num_candidates, t.eval_episodes
-    n_cols = ms.heldout_tasks + (int(meta.family.proxy_tasks().shape[0]) if ms.proxies else 0)
-    per_task = (k * p if p else 0) + (k + 1) * e + n_cols * e + ms.reference_samples * e
-    per_task += k * ms.alignment_samples
-    steps = 1 if meta.family.name == "analytic" else t.episode_length
-    return ms.heldout_tasks * per_task * steps
+    """Env steps of one ``make_measure`` call on one theta (rollouts counted, not physics), as
+    the learner's measurement counts them (``meta_evo.measure.MEASUREMENTS``)."""
+    from meta_evo.measure import measure_env_steps as steps
+
+    return steps(meta)
 
 
 # --- the driver ---------------------------------------------------------------------------------
@@ -268,149 +255,161 @@ def arm_work(cfg: Config, grid: Grid, prog: ArmPrograms, size: int) -> ArmWork:
 
 
 def run_arm(cfg: Config, grid: Grid, prog: ArmPrograms, size: int, *,
-            bar: Progress | None = None, ckpt: SweepCheckpoint | None = None,
+            bar: Progress | None = None, ckpt: ArmCheckpoints | None = None,
             tracker: Tracker | None = None) -> ArmResult:
     """Evolve one arm on every grid point, ``size`` points at a time; measure the mean theta
     at :func:`measure_generations`. ``bar``: the sweep's progress (this arm's work is counted
     in env steps, :func:`arm_work`; on resume what its checkpoint holds counts as done);
+    ``ckpt``: its checkpoints (resume from them; SweepInterrupted when the sweep must stop);
     ``tracker``: gets the fitness curves of every grid point per chunk."""
-    meta = prog.meta
-    learner = prog.arm.name  # the checkpoint and the progress line name the arm
-    bar = bar or Progress(1, enabled=False)
-    tracker = tracker or Tracker()
-    t_arm = time.perf_counter()
-    key = jax.random.fold_in(jax.random.PRNGKey(cfg.measure.seed), 1)
-    n = chunk_length(cfg)
-    total = cfg.meta.generations
-    when = measure_generations(cfg)
-    parts = groups(grid.size, size)
-    hist_parts: list[dict] = []
-    meas_parts: dict[int, list[dict]] = {g: [] for g in when}
-    desc_parts: dict[int, list[dict]] = {g: [] for g in when}
-    theta_parts = []
-    first_chunk_s, measure_s = None, 0.0
-    done_gens = 0
+    return _ArmRun(cfg, grid, prog, size, bar, ckpt, tracker).run()
 
-    def measure(states, gen, real, divs):
-        nonlocal measure_s
+
+class _ArmRun:
+    """One arm's evolution over the groups of the grid (see :func:`run_arm`)."""
+
+    def __init__(self, cfg, grid, prog, size, bar, ckpt, tracker):
+        self.cfg, self.grid, self.prog, self.meta = cfg, grid, prog, prog.meta
+        self.name = prog.arm.name  # the checkpoint and the progress line name the arm
+        self.bar = bar or Progress(1, enabled=False)
+        self.ckpt, self.tracker = ckpt, tracker or Tracker()
+        self.key = jax.random.fold_in(jax.random.PRNGKey(cfg.measure.seed), 1)
+        self.when = measure_generations(cfg)
+        self.parts = groups(grid.size, size)
+        self.size = size
+        self.t0 = time.perf_counter()
+
+    def run(self) -> ArmResult:
+        saved = self.ckpt.load(self.name) if self.ckpt is not None else None
+        if saved is None:
+            self.p = ArmProgress(meas_parts={g: [] for g in self.when},
+                                 desc_parts={g: [] for g in self.when})
+            self.measure_init()
+            self.save()
+        else:  # resume: everything gathered before the checkpoint
+            self.p = saved
+            self.bar.skip(arm_work(self.cfg, self.grid, self.prog, self.size).done_at(
+                saved.gi, saved.gen))
+        while self.p.gi < len(self.parts):
+            self.evolve_group()
+        return self.result()
+
+    def save(self, upcoming: bool = False) -> int | None:
+        """Checkpoint the progress; at a group boundary (``upcoming`` False) stop the sweep
+        when it is due. In a drive, the chunk's stop was decided before the save."""
+        if self.ckpt is None:
+            return None
+        self.ckpt.save(self.name, self.p)
+        if not upcoming:
+            self.stop_if(self.ckpt.stop_due(self.name, False))
+        return None
+
+    def stop_if(self, signum: int | None) -> None:
+        if signum is not None:
+            raise SweepInterrupted(f"stopped by {'the stop_after hook' if signum < 0 else signum}",
+                                   None if signum < 0 else signum)
+
+    def measure(self, states, gen: int, real: int, divs) -> None:
         tm = time.perf_counter()
-        thetas = meta.mean_theta(states)
-        out = jax.device_get(prog.measure_fn(thetas, key, jnp.asarray(divs, jnp.int32)))
-        measure_s += time.perf_counter() - tm
-        meas_parts[gen].append({k: np.asarray(v)[:real] for k, v in out.items()})
-        desc_parts[gen].append({k: v[:real] for k, v in _describe(meta, thetas).items()})
-        bar.advance(real * prog.measure_steps,
-                    None if gen == 0 else f"[{prog.arm.label}] measured generation {gen}")
+        thetas = self.meta.mean_theta(states)
+        out = jax.device_get(self.prog.measure_fn(thetas, self.key, jnp.asarray(divs, jnp.int32)))
+        self.p.measure_s += time.perf_counter() - tm
+        self.p.meas_parts[gen].append({k: np.asarray(v)[:real] for k, v in out.items()})
+        self.p.desc_parts[gen].append({k: v[:real] for k, v in
+                                       _describe(self.meta, thetas).items()})
+        self.bar.advance(real * self.prog.measure_steps, None if gen == 0 else
+                         f"[{self.prog.arm.label}] measured generation {gen}")
 
-    # Generation 0 depends on the seed and the diversity alone (every level of a seed starts
-    # from the same state): measure each (seed, diversity) pair once, in groups of the same
-    # shape, then give it to its points.
-    pairs, pair_of = np.unique(np.stack([grid.seed, grid.diversity], 1), axis=0,
-                               return_inverse=True)
-    pair_of = pair_of.reshape(-1)
-    seeds = np.unique(grid.seed)
-    saved = ckpt.load(learner) if ckpt is not None else None
-    start_gi, start_gen, saved_states, saved_chunks = 0, 0, None, []
-    if saved is not None:  # resume: everything gathered before the checkpoint
-        hist_parts, theta_parts = saved["hist_parts"], saved["theta_parts"]
-        meas_parts, desc_parts = saved["meas_parts"], saved["desc_parts"]
-        done_gens, first_chunk_s = saved["done_gens"], saved["first_chunk_s"]
-        measure_s = saved["measure_s"]
-        start_gi, start_gen = saved["gi"], saved["gen"]
-        saved_states, saved_chunks = saved["states"], saved["chunks"]
-        bar.skip(arm_work(cfg, grid, prog, size).done_at(start_gi, start_gen))
+    def measure_init(self) -> None:
+        """Generation 0 depends on the seed and the diversity alone (every level of a seed
+        starts from the same state): measure each (seed, diversity) pair once, in groups of
+        the same shape, then give it to its points."""
+        g = self.grid
+        pairs, pair_of = np.unique(np.stack([g.seed, g.diversity], 1), axis=0,
+                                   return_inverse=True)
+        pair_of = pair_of.reshape(-1)
+        self.bar.note(f"[{self.prog.arm.label}] measuring the meta-init theta of "
+                      f"{np.unique(g.seed).shape[0]} seeds (the first call compiles)")
+        for part in groups(pairs.shape[0], self.size):
+            states = initial_states(self.meta, self.cfg, pairs[part, 0])
+            self.measure(states, 0, int(np.unique(part).shape[0]), pairs[part, 1])
+        for parts in (self.p.meas_parts, self.p.desc_parts):
+            whole = {k: np.concatenate([d[k] for d in parts[0]]) for k in parts[0][0]}
+            parts[0] = [{k: v[pair_of] for k, v in whole.items()}]
 
-    def save(gi, gen, states, chunks):
-        if ckpt is None:
-            return
-        ckpt.save(learner, {
-            "gi": gi, "gen": gen, "states": states, "chunks": chunks,
-            "hist_parts": hist_parts, "theta_parts": theta_parts, "meas_parts": meas_parts,
-            "desc_parts": desc_parts, "done_gens": done_gens, "first_chunk_s": first_chunk_s,
-            "measure_s": measure_s})
+    def evolve_group(self) -> None:
+        """Drive the group ``p.gi`` from ``p.gen`` (fresh, or the checkpoint's states) to the
+        last generation, then file its history and thetas."""
+        gi, idx, p = self.p.gi, self.parts[self.p.gi], self.p
+        real = int(np.unique(idx).shape[0]) if gi == len(self.parts) - 1 else idx.shape[0]
+        # host arrays from a checkpoint: the program places them on its mesh as any group
+        states = (p.states if p.states is not None
+                  else initial_states(self.meta, self.cfg, self.grid.seed[idx]))
+        d = drive(self.prog.chunk_fn, states, self.grid.pressure[idx], self.grid.diversity[idx],
+                  start=p.gen, total=self.cfg.meta.generations, chunk=chunk_length(self.cfg),
+                  observers=[_GroupObserver(self, idx, real)],
+                  stop=lambda gen: (None if self.ckpt is None
+                                    else self.ckpt.stop_due(self.name, True)))
+        self.stop_if(d.interrupted)
+        p.hist_parts.append({k: np.concatenate([c[k] for c in p.chunks], axis=1)
+                             for k in p.chunks[0]})
+        p.theta_parts.append(np.asarray(self.meta.mean_theta(d.states))[:real])
+        p.gi, p.gen, p.states, p.chunks = gi + 1, 0, None, []
+        self.save()
 
-    if saved is None:
-        bar.note(f"[{prog.arm.label}] measuring the meta-init theta of {seeds.shape[0]} seeds "
-                 "(the first call compiles)")
-    for part in (groups(pairs.shape[0], size) if saved is None else []):
-        states = initial_states(meta, cfg, pairs[part, 0])
-        measure(states, 0, int(np.unique(part).shape[0]), pairs[part, 1])
-    if saved is None:
-        by_pair = {k: np.concatenate([d[k] for d in meas_parts[0]]) for k in meas_parts[0][0]}
-        meas_parts[0] = [{k: v[pair_of] for k, v in by_pair.items()}]
-        if desc_parts[0][0]:
-            d0 = {k: np.concatenate([d[k] for d in desc_parts[0]]) for k in desc_parts[0][0]}
-            desc_parts[0] = [{k: v[pair_of] for k, v in d0.items()}]
-        else:
-            desc_parts[0] = [{}]
-        save(0, 0, None, [])
+    def result(self) -> ArmResult:
+        def cat(dicts):
+            return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
 
-    for gi, idx in enumerate(parts):
-        if gi < start_gi:
-            continue
-        real = int(np.unique(idx).shape[0]) if gi == len(parts) - 1 else idx.shape[0]
-        states = initial_states(meta, cfg, grid.seed[idx])
-        chunks: list[dict] = []
-        gen = 0
-        if gi == start_gi and saved_states is not None:
-            # host arrays: the program places them on its mesh as any group (no recompile)
-            states = saved_states
-            chunks, gen = list(saved_chunks), start_gen
+        p, meta, prog, total = self.p, self.meta, self.prog, self.cfg.meta.generations
+        steps = self.grid.size * (total * meta.env_steps_per_generation
+                                  + (len(self.when) - 1) * prog.measure_steps)
+        steps += np.unique(self.grid.seed).shape[0] * prog.measure_steps
+        return ArmResult(
+            learner=meta.learner.name, history=cat(p.hist_parts),
+            measures={g: cat(v) for g, v in p.meas_parts.items()},
+            theta=np.concatenate(p.theta_parts),
+            describe={g: cat(v) if v and v[0] else {} for g, v in p.desc_parts.items()},
+            env_steps=int(steps), wall_s=time.perf_counter() - self.t0,
+            first_chunk_s=float(p.first_chunk_s or 0.0), measure_s=p.measure_s,
+            group_size=self.size, groups=len(self.parts), chunk=chunk_length(self.cfg),
+            traces={w: prog.traces.get(w, 0) for w in ("chunk", "measure")},
+            shared_measure=prog.shared_measure, name=prog.arm.name, reward=prog.arm.reward,
+            label=prog.arm.label)
 
-        def record(c: Chunk, real=real, chunks=chunks):
-            nonlocal first_chunk_s, done_gens
-            first_chunk_s = c.seconds if first_chunk_s is None else first_chunk_s
-            chunks.append({k: v[:real] for k, v in c.metrics.items()})
-            done_gens += c.n * real
 
-        def measure_due(c: Chunk, real=real, idx=idx):
-            if c.gen in when:
-                measure(c.states, c.gen, real, grid.diversity[idx])
+class _GroupObserver(Observer):
+    """Between two chunks of a group: record the metrics, measure when due, advance the bar,
+    track the curves, and checkpoint (every chunk but the last)."""
 
-        def show(c: Chunk, real=real, chunks=chunks, gi=gi):
-            fit = float(np.nanmean(chunks[-1]["fitness_mean"][:, -1]))
-            extra = ""
-            if "mean_step" in chunks[-1]:
-                extra = f"  step {float(np.mean(chunks[-1]['mean_step'][:, -1])):+.3f}"
-            bar.advance(c.n * real * meta.env_steps_per_generation,
-                        f"[{prog.arm.label}] group {gi + 1}/{len(parts)}  gen {c.gen}/{total}  "
-                        f"fitness {fit:.3f}{extra}")
+    def __init__(self, arm: _ArmRun, idx, real: int):
+        self.arm, self.idx, self.real = arm, idx, real
 
-        def track(c: Chunk, real=real, idx=idx):
-            axes = (grid.intensity[idx[:real]], grid.diversity[idx[:real]], grid.seed[idx[:real]])
-            for step, values in chunk_scalars(learner, c.metrics, c.start, *axes):
-                tracker.scalars(values, step)
-            tracker.flush()
+    def on_chunk(self, c: Chunk) -> None:
+        arm, p, real, idx = self.arm, self.arm.p, self.real, self.idx
+        p.first_chunk_s = c.seconds if p.first_chunk_s is None else p.first_chunk_s
+        p.chunks.append({k: v[:real] for k, v in c.metrics.items()})
+        p.done_gens += c.n * real
+        if c.gen in arm.when:
+            arm.measure(c.states, c.gen, real, arm.grid.diversity[idx])
+        self.show(c)
+        axes = (arm.grid.intensity[idx[:real]], arm.grid.diversity[idx[:real]],
+                arm.grid.seed[idx[:real]])
+        for step, values in chunk_scalars(arm.name, c.metrics, c.start, *axes):
+            arm.tracker.scalars(values, step)
+        arm.tracker.flush()
+        if not c.done:
+            p.gen, p.states = c.gen, c.states
+            arm.save(upcoming=True)
 
-        def checkpoint(c: Chunk, chunks=chunks, gi=gi):
-            if not c.done:  # saves, then stops the sweep if a signal arrived (SweepInterrupted)
-                save(gi, c.gen, c.states, chunks)
-
-        d = drive(prog.chunk_fn, states, grid.pressure[idx], grid.diversity[idx], start=gen,
-                  total=total, chunk=n, observers=[OnChunk(f) for f in
-                                                   (record, measure_due, show, track,
-                                                    checkpoint)])
-        hist_parts.append({k: np.concatenate([c[k] for c in chunks], axis=1) for k in chunks[0]})
-        theta_parts.append(np.asarray(meta.mean_theta(d.states))[:real])
-        save(gi + 1, 0, None, [])
-
-    def cat(dicts):
-        return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
-
-    steps = grid.size * (total * meta.env_steps_per_generation
-                         + (len(when) - 1) * prog.measure_steps)
-    steps += seeds.shape[0] * prog.measure_steps
-    return ArmResult(
-        learner=meta.learner.name, history=cat(hist_parts),
-        measures={g: cat(v) for g, v in meas_parts.items()},
-        theta=np.concatenate(theta_parts),
-        describe={g: cat(v) if v and v[0] else {} for g, v in desc_parts.items()},
-        env_steps=int(steps), wall_s=time.perf_counter() - t_arm,
-        first_chunk_s=float(first_chunk_s or 0.0), measure_s=measure_s, group_size=size,
-        groups=len(parts), chunk=n,
-        traces={w: prog.traces.get(w, 0) for w in ("chunk", "measure")},
-        shared_measure=prog.shared_measure, name=prog.arm.name, reward=prog.arm.reward,
-        label=prog.arm.label)
+    def show(self, c: Chunk) -> None:
+        arm, last = self.arm, self.arm.p.chunks[-1]
+        fit = float(np.nanmean(last["fitness_mean"][:, -1]))
+        extra = (f"  step {float(np.mean(last['mean_step'][:, -1])):+.3f}"
+                 if "mean_step" in last else "")
+        arm.bar.advance(c.n * self.real * arm.meta.env_steps_per_generation,
+                        f"[{arm.prog.arm.label}] group {arm.p.gi + 1}/{len(arm.parts)}  "
+                        f"gen {c.gen}/{arm.cfg.meta.generations}  fitness {fit:.3f}{extra}")
 
 
 def has_reference(cfg: Config) -> bool:
@@ -445,7 +444,8 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     Returns a :class:`SweepResult`; with ``out`` the run directory holds ``config.yaml``,
     ``report.json``, ``report.md``, ``sweep.npz`` and the PNG plots.
     """
-    from meta_evo.runs import create_run_dir, write_config
+    from meta_evo.config import write_config
+    from meta_evo.rundir.layout import create
 
     eigen_off = cpu_workaround()
     maybe_initialize_distributed()  # multi-host when the environment asks; before any JAX work
@@ -453,7 +453,7 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     if resume_dir is not None:
         out_dir = Path(resume_dir)
     else:
-        out_dir = create_run_dir(out) if out is not None and writer else None
+        out_dir = create(out, "sweep") if out is not None and writer else None
         if out_dir is not None:
             write_config(out_dir, cfg)
         barrier("meta-evo run directory")  # created before any other process looks at it
@@ -464,9 +464,8 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     mesh = make_mesh()  # every device of the job on the grid axis (one device: trivial)
     devices = grid_devices(mesh)
     progs = arm_programs(cfg, arms_of(cfg), mesh)
-    ckpt = None if out_dir is None else SweepCheckpoint(
-        out_dir / "sweep_state", cfg, {name: p.meta for name, p in progs.items()}, stop_after,
-        write=writer)
+    ckpt = None if out_dir is None else ArmCheckpoints(
+        out_dir, cfg, {name: p.meta for name, p in progs.items()}, stop_after, write=writer)
     # one group size for every arm (a multiple of the devices), so a shared measurement program
     # sees one shape
     size = min(group_size(p.meta, grid.size, devices) for p in progs.values())
@@ -525,11 +524,16 @@ def resume_sweep(run_dir: str | Path, *, progress: bool | None = None,
     (one line) when another process holds the directory's lock (:mod:`meta_evo.lock`), or
     when config.yaml differs from the config recorded with the checkpoints (naming the key).
     """
+    from meta_evo.arm_progress import check_resumable
+    from meta_evo.config import read_run_config
+    from meta_evo.errors import RunDirError
     from meta_evo.lock import acquire
-    from meta_evo.runs import RunDirError, read_run_config
-    from meta_evo.sweep_state import check_resumable
+    from meta_evo.rundir.layout import kind_of
 
     run_dir = Path(run_dir)
+    if kind_of(run_dir) != "sweep":
+        raise RunDirError(f"{run_dir}: not a sweep directory (meta-evo resume {run_dir} "
+                          "continues whatever it holds)")
     cfg = read_run_config(run_dir)
     if not (run_dir / "sweep_state").is_dir():
         raise RunDirError(f"{run_dir}: no sweep checkpoint to resume from")

@@ -18,15 +18,12 @@ and the provenance (:func:`track_sweep_report`).
 from __future__ import annotations
 
 import html
-import importlib.util
 import os
 import struct
-import sys
 from pathlib import Path
 
-from meta_evo.config import Config, ConfigError
+from meta_evo.config import Config, check_wandb
 
-WANDB_INSTALL = "pip install wandb"
 STEP = "generation"  # the x axis of every curve
 
 
@@ -100,21 +97,6 @@ class TensorBoard(Tracker):
 
     def close(self) -> None:
         self.writer.close()
-
-
-def wandb_installed() -> bool:
-    """Whether ``import wandb`` can work (a module put in ``sys.modules`` counts)."""
-    if "wandb" in sys.modules:
-        return sys.modules["wandb"] is not None
-    return importlib.util.find_spec("wandb") is not None
-
-
-def check_wandb() -> None:
-    """ConfigError (one line) when wandb is not installed; imports nothing (config loading
-    calls it, :func:`meta_evo.config.validate`)."""
-    if not wandb_installed():
-        raise ConfigError(f"log.wandb: wandb is not installed ({WANDB_INSTALL}, or set "
-                          "log.wandb=false)")
 
 
 def require_wandb():

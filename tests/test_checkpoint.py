@@ -1,4 +1,5 @@
-"""Checkpoints: orbax round trip, schedule and retention, damage handling, config guard, analysis.
+"""A single run's checkpoints in the run directory's one store: round trip, schedule and
+retention, damage handling, config guard, the manifest, analysis.
 
 All on the analytic family (no physics: compiles in seconds); one shared finished run per module.
 """
@@ -15,10 +16,10 @@ import pytest
 
 from meta_evo import api, cli
 from meta_evo.analysis import analyze, load_run
-from meta_evo.checkpoint import Checkpoints, abstract_state, state_digest
 from meta_evo.config import load_config
+from meta_evo.errors import RunDirError
 from meta_evo.meta import Meta
-from meta_evo.runs import RunDirError
+from meta_evo.snapshot import read_run, run_store
 
 ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=1",
             "learner.lifetime=2", "learner.candidates=2", "meta.population=4",
@@ -70,45 +71,32 @@ def copy_run(src: Path, tmp_path: Path) -> Path:
 
 def test_schedule_retention_and_round_trip(finished, cfg, meta):
     out, res = finished
-    assert sorted(os.listdir(out)) == [".lock", "checkpoints", "config.yaml", "metrics.jsonl",
-                                       "summary.json"]
-    ck = Checkpoints(out / "checkpoints", read_only=True)
-    assert ck.steps() == [0, 6, 8, 10]  # keep=3 newest, plus generation 0
+    assert sorted(os.listdir(out)) == [".lock", "checkpoints", "config.yaml", "manifest.json",
+                                       "metrics.jsonl", "summary.json"]
+    assert json.loads((out / "manifest.json").read_text()) == {"kind": "run", "format": 2}
+    store = run_store(out, write=False)
+    assert store.steps() == [0, 6, 8, 10]  # keep=3 newest, plus generation 0
     assert res.summary["checkpoints"] == [0, 6, 8, 10]
-    state, extra = ck.restore(10, abstract_state(meta, cfg.seed))
+    state, lines = read_run(store, 10, meta)
     assert tree_bytes(state) == tree_bytes(res.state)
-    assert extra["state_sha256"] == state_digest(res.state)
+    extra = store.read_extra(10)
     assert extra["config"] == json.loads(json.dumps(cfg.to_dict()))
-    lines = (out / "metrics.jsonl").read_text().splitlines()
-    assert extra["metrics"] == lines and len(lines) == 10
-    # the abstract target is placed on this process's device: a GPU checkpoint restores on CPU
-    for leaf in jax.tree.leaves(state):
-        assert leaf.devices() == {jax.local_devices()[0]}
+    assert extra["kind"] == "run" and extra["generation"] == 10 and len(extra["sha256"]) == 64
+    assert lines == (out / "metrics.jsonl").read_text().splitlines() and len(lines) == 10
     # generation 0 holds the meta-init, before any generation ran
-    s0, e0 = ck.restore(0, abstract_state(meta, cfg.seed))
-    assert int(s0.generation) == 0 and e0["metrics"] == []
+    s0, l0 = read_run(store, 0, meta)
+    assert int(s0.generation) == 0 and l0 == []
     assert tree_bytes(s0) == tree_bytes(meta.init(jax.random.PRNGKey(cfg.seed)))
 
 
-def test_checkpoint_written_on_gpu_restores_on_cpu(finished, tmp_path, meta):
-    """A checkpoint records the device it was written from (``state/_sharding``). Rewritten to
-    say ``cuda:0``, as on a GPU machine, it restores here through the config-built target
-    (orbax alone refuses: topology mismatch) and resumes."""
-    import orbax.checkpoint as ocp
-
+def test_checkpoint_records_no_device(finished, tmp_path, meta):
+    """A checkpoint holds host arrays only (no sharding, no device names), so one written on
+    a GPU restores and resumes on a CPU: nothing in it says where it was written."""
     src, ref = finished
     run_dir = copy_run(src, tmp_path)
-    for step in (8, 10):
-        p = run_dir / "checkpoints" / str(step) / "state" / "_sharding"
-        entries = json.loads(p.read_text())
-        assert all('"cpu:0"' in v for v in entries.values())
-        p.write_text(json.dumps({k: v.replace('"cpu:0"', '"cuda:0"') for k, v in entries.items()}))
-    mgr = ocp.CheckpointManager(run_dir / "checkpoints", item_names=("state", "extra"))
-    with pytest.raises(ValueError, match="topology"):
-        mgr.restore(10, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    run = load_run(run_dir)
-    assert tree_bytes(run.restore(10)) == tree_bytes(ref.state)
-    # and a resume from the "GPU" checkpoint 8 reproduces the run
+    for p in (run_dir / "checkpoints" / "8").rglob("*"):
+        if p.is_file():
+            assert b"cpu:0" not in p.read_bytes() and p.name != "_sharding", p
     (run_dir / "summary.json").unlink()
     shutil.move(run_dir / "checkpoints" / "10", tmp_path / "10")
     res = api.resume(run_dir, meta=meta)
@@ -141,7 +129,7 @@ def test_load_run_api(finished, meta):
 def corrupt_newest(run_dir: Path) -> int:
     """Truncate the largest data file of the newest checkpoint's state; return its step."""
     steps = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
-    newest = run_dir / "checkpoints" / str(steps[-1]) / "state"
+    newest = run_dir / "checkpoints" / str(steps[-1]) / "arrays"
     files = sorted((p for p in newest.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
     victim = files[-1]
     with victim.open("r+b") as f:
@@ -158,14 +146,14 @@ def test_corrupt_newest_falls_back_with_one_warning(finished, tmp_path, capsys, 
     res = api.resume(run_dir, meta=meta, warn=warnings.append)
     assert len(warnings) == 1
     assert "checkpoint at generation 10 is damaged" in warnings[0]
-    assert "trying generation 8" in warnings[0]
+    assert "using checkpoint at generation 8" in warnings[0]
     assert res.resumed_from == 8 and res.generation == 10 and not res.noop
     # nothing deleted: the damaged checkpoint was moved aside
-    assert (run_dir / "checkpoints.damaged" / "10" / "state").is_dir()
+    assert (run_dir / "checkpoints.damaged" / "10" / "arrays").is_dir()
     # and the rerun of generations 9-10 gives the uninterrupted result again
     assert tree_bytes(res.state) == tree_bytes(ref.state)
     assert strip(read_rows(run_dir)) == strip(ref.metrics)
-    assert Checkpoints(run_dir / "checkpoints", read_only=True).steps() == [0, 6, 8, 10]
+    assert run_store(run_dir, write=False).steps() == [0, 6, 8, 10]
 
 
 def test_corrupt_newest_cli_warning_line(finished, tmp_path, capfd):
@@ -198,7 +186,7 @@ def test_partial_write_is_moved_aside_not_used(finished, tmp_path, meta):
     # what a process killed while saving generation 12 leaves behind (orbax's temporary dir)
     shutil.copytree(run_dir / "checkpoints" / "10",
                     run_dir / "checkpoints" / "12.orbax-checkpoint-tmp-1700000000")
-    assert Checkpoints(run_dir / "checkpoints", read_only=True).steps() == [0, 6, 8, 10]
+    assert run_store(run_dir, write=False).steps() == [0, 6, 8, 10]
     warnings = []
     res = api.resume(run_dir, meta=meta, warn=warnings.append)
     assert res.noop and res.generation == 10
@@ -215,7 +203,7 @@ def test_config_mismatch_is_refused(finished, tmp_path, capfd):
     assert cli.main(["resume", str(run_dir), "--quiet"]) == 2
     err = [x for x in capfd.readouterr().err.splitlines() if not x.startswith(("E1", "W1"))]
     assert len(err) == 1
-    assert "config.yaml differs from the config of checkpoint 10" in err[0]
+    assert "config.yaml differs from the config of checkpoint at generation 10" in err[0]
     assert "meta.sigma: 0.1 != 0.2" in err[0]
     assert dir_hash(run_dir) == before
 
@@ -249,17 +237,22 @@ def test_config_schema_growth_and_unknown_keys(finished, tmp_path, meta, capfd):
     _edit_checkpoint_config(run_dir, 10, lambda c: c["meta"].update(novel=1))
     assert cli.main(["resume", str(run_dir), "--quiet"]) == 2
     err = capfd.readouterr().err.splitlines()
-    assert len(err) == 1 and "config of checkpoint 10 is not valid" in err[0], err
+    assert len(err) == 1 and "config of checkpoint at generation 10 is not valid" in err[0], err
     assert "meta.novel: unknown key" in err[0]
 
 
-@pytest.mark.parametrize("case", ["missing", "no_config", "no_checkpoint", "no_checkpoint_dir"])
+@pytest.mark.parametrize("case", ["missing", "no_config", "no_checkpoint", "no_checkpoint_dir",
+                                  "no_manifest"])
 def test_resume_unusable_dir_is_one_error(tmp_path, capfd, case, finished):
     d = tmp_path / "d"
-    if case != "missing":
+    if case == "no_manifest":  # a run directory written before manifests existed
+        shutil.copytree(finished[0], d)
+        (d / "manifest.json").unlink()
+    elif case != "missing":
         d.mkdir()
     if case.startswith("no_checkpoint"):
         shutil.copy(finished[0] / "config.yaml", d / "config.yaml")
+        shutil.copy(finished[0] / "manifest.json", d / "manifest.json")
     if case == "no_checkpoint":
         (d / "checkpoints").mkdir()
     before = dir_hash(tmp_path)
@@ -267,6 +260,10 @@ def test_resume_unusable_dir_is_one_error(tmp_path, capfd, case, finished):
     err = [x for x in capfd.readouterr().err.splitlines() if not x.startswith(("E1", "W1"))]
     assert len(err) == 1 and err[0].startswith("meta-evo: error: "), err
     assert dir_hash(tmp_path) == before
+    if case == "no_manifest":  # says what still works and how to go on
+        assert "written by another version of meta-evo" in err[0]
+        assert "meta-evo run|sweep" in err[0] and "metrics.jsonl" in err[0]
+        assert cli.main(["analyze", str(d), "--quiet"]) == 2
 
 
 def test_analyze_writes_json_and_plots(finished, tmp_path, capfd):

@@ -320,9 +320,10 @@ def test_resume_if_exists_refuses_another_config(finished, tiny):
 
 
 def test_resume_if_exists_starts_or_restarts(tmp_path, tiny, monkeypatch):
-    """Absent: a normal start. Killed before its first checkpoint (config.yaml only): started
-    again in its own directory. Not a sweep directory: refused."""
+    """Absent: a normal start. Killed before its first checkpoint (manifest and config.yaml
+    only): started again in its own directory. Not a sweep directory: refused."""
     import meta_evo.sweep as sweep_mod
+    from meta_evo.rundir.layout import write_manifest
 
     calls = []
 
@@ -338,8 +339,9 @@ def test_resume_if_exists_starts_or_restarts(tmp_path, tiny, monkeypatch):
     with pytest.raises(Stop):
         cli.main(["sweep", tiny, "--out", str(new), "--resume-if-exists", "--quiet"])
     assert calls[-1] == (str(new), None)
-    early = tmp_path / "early"
+    early = tmp_path / "early"  # what a sweep killed before its first checkpoint leaves
     early.mkdir()
+    write_manifest(early, "sweep")
     (early / "config.yaml").write_text(dump_config(load_config(tiny)))
     with pytest.raises(Stop):
         cli.main(["sweep", tiny, "--out", str(early), "--resume-if-exists", "--quiet"])
@@ -347,7 +349,7 @@ def test_resume_if_exists_starts_or_restarts(tmp_path, tiny, monkeypatch):
     other = tmp_path / "other"
     other.mkdir()
     code, _, err = call(["sweep", tiny, "--out", str(other), "--resume-if-exists"])
-    assert code == 2 and "not a sweep directory" in err and list(other.iterdir()) == []
+    assert code == 2 and "not a run directory" in err and list(other.iterdir()) == []
     code, _, err = call(["sweep", tiny, "--resume-if-exists"])
     assert code == 2 and "needs --out" in err
 

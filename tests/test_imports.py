@@ -110,3 +110,47 @@ def test_one_path_from_cli_to_engine():
     assert "meta_evo.engine" in g["meta_evo.analysis"]
     meta_src = (ROOT / "meta_evo" / "meta.py").read_text()
     assert "jax.jit" not in meta_src and "jit_chunk" not in meta_src
+
+
+def _imports_anywhere(path: Path) -> set[str]:
+    """Every module name imported in a file (absolute names; relative ones resolved)."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            out.add(node.module or "")
+    return out
+
+
+def test_rundir_imports_no_jax():
+    """The run-directory floor (layout, io, store, signals) works on files alone: no JAX, and of
+    meta-evo only the error class and the lock."""
+    files = sorted((ROOT / "meta_evo" / "rundir").glob("*.py"))
+    assert {p.name for p in files} >= {"layout.py", "io.py", "store.py", "signals.py"}
+    for p in files:
+        names = _imports_anywhere(p)
+        assert not {n for n in names if n == "jax" or n.startswith(("jax.", "flax", "chex"))}, p
+        ours = {n for n in names if n.startswith("meta_evo")}
+        assert ours <= {"meta_evo.errors", "meta_evo.lock"} | {
+            n for n in ours if n.startswith("meta_evo.rundir")}, (p, ours)
+
+
+LOWER = ("meta_evo.kernels", "meta_evo.tasks", "meta_evo.agents", "meta_evo.learners",
+         "meta_evo.registry", "meta_evo.strategies", "meta_evo.meta", "meta_evo.engine",
+         "meta_evo.driver", "meta_evo.measure", "meta_evo.rundir")
+UPPER = ("meta_evo.api", "meta_evo.sweep", "meta_evo.cli", "meta_evo.regions",
+         "meta_evo.analysis", "meta_evo.results", "meta_evo.report", "meta_evo.plan",
+         "meta_evo.progress", "meta_evo.tracking", "meta_evo.arm_progress", "meta_evo.snapshot",
+         "meta_evo.rollout")
+
+
+def test_lower_floors_never_import_upper_floors():
+    """The floors below the experiment (kernels, tasks, agents, learners, the meta-optimizer,
+    the engine, the driver, the measurement, the run directory) import nothing above them."""
+    def under(m, prefixes):
+        return any(m == p or m.startswith(p + ".") for p in prefixes)
+
+    bad = {m: sorted(d for d in deps if under(d, UPPER))
+           for m, deps in graph().items() if under(m, LOWER)}
+    assert {m: d for m, d in bad.items() if d} == {}

@@ -14,7 +14,7 @@ import pytest
 from helpers import ANALYTIC, cfg
 
 from meta_evo import api, cli, lock
-from meta_evo.runs import RunDirError
+from meta_evo.errors import RunDirError
 
 HOLD = ("import sys, time\nfrom meta_evo.lock import acquire\nacquire(sys.argv[1])\n"
         "print('held', flush=True)\ntime.sleep(120)\n")

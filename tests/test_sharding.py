@@ -345,7 +345,7 @@ def test_single_run_and_unnamed_sweep_refused_in_a_multi_host_job(monkeypatch, t
     default is a per-process timestamp): one line, exit 2, nothing written."""
     from meta_evo import api, cli
     from meta_evo.config import builtin_config_path, load_config
-    from meta_evo.runs import RunDirError
+    from meta_evo.errors import RunDirError
 
     monkeypatch.setattr(distributed, "process_count", lambda: 2)
     cfg = load_config(builtin_config_path("sweep_default"), SWEEP)

@@ -22,9 +22,9 @@ import pytest
 from helpers import ANALYTIC, cfg
 
 from meta_evo import cli
-from meta_evo.runs import RunDirError
+from meta_evo.errors import RunDirError
+from meta_evo.snapshot import decode, encode
 from meta_evo.sweep import SweepInterrupted, resume_sweep, sweep
-from meta_evo.sweep_state import decode, encode
 
 ARGS = [*ANALYTIC, "meta.generations=6", "meta.chunk=2", "sweep.intensities=[0, 1]",
         "sweep.seeds=2", "sweep.diversities=[1]", "measure.heldout_tasks=3",
@@ -99,7 +99,7 @@ def test_damaged_newest_sweep_checkpoint_falls_back(tmp_path, whole, capsys):
     assert len(warns) == 1, warns
     assert warns[0].startswith(f"meta-evo: warning: sweep checkpoint {name}/{newest} is "
                                "damaged")
-    assert f"using the previous one ({name}/{newest - 1})" in warns[0]
+    assert f"using sweep checkpoint {name}/{newest - 1}" in warns[0]
     assert (out / "sweep_state.damaged" / name / str(newest)).is_dir()  # moved, not deleted
     _same(whole, _arrays(out / "sweep.npz"))
 
@@ -128,6 +128,8 @@ class _Boom:  # unpickling this would create a file: it must never be unpickled
 
 
 def test_old_pickle_sweep_state_is_refused_not_loaded(tmp_path, capsys):
+    """A sweep directory of an older meta-evo (no manifest; its progress in pickle files) is
+    refused in one line that says what still reads, and nothing in it is loaded."""
     out = tmp_path / "old"
     (out / "sweep_state").mkdir(parents=True)
     (out / "config.yaml").write_text(_cut(tmp_path, 1).joinpath("config.yaml").read_text())
@@ -136,7 +138,7 @@ def test_old_pickle_sweep_state_is_refused_not_loaded(tmp_path, capsys):
     capsys.readouterr()
     assert cli.main(["resume", str(out), "--quiet"]) == 2
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("meta-evo")]
-    assert len(err) == 1 and "pickle" in err[0], err
+    assert len(err) == 1 and "written by another version of meta-evo" in err[0], err
     assert not marker.exists()
 
 
@@ -161,23 +163,30 @@ def test_payload_round_trip_is_exact():
 def test_signal_stops_after_the_checkpoint_with_the_resume_line(tmp_path, capsys):
     """A SIGINT caught by an entered Signals (as the CLI enters it) stops the sweep right after
     the next checkpoint is written: exit code 130 and one line naming the resume command."""
-    from meta_evo.runs import Signals
-    from meta_evo.sweep_state import SweepCheckpoint
+    from meta_evo.arm_progress import ArmCheckpoints, ArmProgress
+    from meta_evo.meta import Meta
+    from meta_evo.rundir.signals import Signals
 
     run_dir = tmp_path / "run dir"
     run_dir.mkdir()
-    store = SweepCheckpoint(run_dir / "sweep_state", C)
-    payload = {"gi": 1, "gen": 2, "states": None, "chunks": [{"f": np.ones((2, 3))}]}
-    store.save("learner", payload)  # no signal: goes on
+    ck = ArmCheckpoints(run_dir, C, {"learner": Meta(C)})
+    p = ArmProgress(gi=1, gen=2, chunks=[{"f": np.ones((2, 3))}])
+    ck.save("learner", p)
+    assert ck.stop_due("learner", False) is None  # no signal: goes on
     with Signals(enabled=False) as sig:
         sig.received = signal.SIGINT
-        with pytest.raises(SweepInterrupted) as e:
-            store.save("learner", {**payload, "gen": 4})
-    assert e.value.exit_code == 130
+        p.gen = 4
+        ck.save("learner", p)
+        assert ck.stop_due("learner", False) == signal.SIGINT
+    assert SweepInterrupted("x", signal.SIGINT).exit_code == 130
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("meta-evo")]
     assert err == [f"meta-evo: sweep interrupted in the learner arm; resume with: meta-evo "
                    f"resume '{run_dir}'"]
-    assert store.steps("learner") == [0, 1] and store.load("learner")["gen"] == 4
+    assert ck.store("learner").steps() == [0, 1] and ck.load("learner").gen == 4
+    hook = ArmCheckpoints(tmp_path / "hook", C, {}, stop_after=2)
+    assert hook.stop_due("learner", True) is None and hook.stop_due("x", False) is None
+    hook.save("learner", p)
+    assert hook.stop_due("learner", True) == -1  # the save about to happen is the 2nd
 
 
 # --- the command line, one process per step -----------------------------------------------------
@@ -254,20 +263,20 @@ def test_unknown_structure_is_loud_and_non_numeric_is_damage(tmp_path):
     import jax.numpy as jnp
     from flax import struct
 
-    from meta_evo.sweep_state import SweepCheckpoint, UnknownStructure
+    from meta_evo.arm_progress import ArmCheckpoints, ArmProgress
+    from meta_evo.rundir.store import CheckpointError
 
     @struct.dataclass
     class State:
         mean: jnp.ndarray
 
-    store = SweepCheckpoint(tmp_path / "sweep_state", C)
-    store.save("a", {"gi": 0, "states": {"k": jnp.zeros(2)}, "x": (jnp.ones(1),)})
-    assert float(store.load("a")["x"][0][0]) == 1.0  # plain containers need no template
-    store.save("b", {"gi": 0, "states": State(jnp.zeros(3))})
-    with pytest.raises(UnknownStructure):
-        store.load("b")
-    assert store.steps("b") == [0]  # not moved aside as damaged
-    extra = store.read_extra("a", 0)
+    ck = ArmCheckpoints(tmp_path, C, {})
+    ck.save("b", ArmProgress(states=State(jnp.zeros(3))))
+    with pytest.raises(KeyError, match="no state structure"):
+        ck.load("b")
+    store = ck.store("b")
+    assert store.steps() == [0]  # not moved aside as damaged
+    extra = store.read_extra(0)
     extra["specs"] = {k: ["|O", shape] for k, (_, shape) in extra["specs"].items()}
-    with pytest.raises(Exception, match="non-numeric"):
-        store.restore("a", 0, extra)
+    with pytest.raises(CheckpointError, match="non-numeric"):
+        store.read(0, extra)

@@ -271,7 +271,7 @@ def _timings(res) -> dict:
 
 def build_report(res) -> dict:
     """The JSON-ready report of a :class:`~meta_evo.sweep.SweepResult`."""
-    from meta_evo.runs import platform_info, provenance, versions
+    from meta_evo.provenance import platform_info, provenance, versions
 
     cfg = res.cfg
     sw, m = cfg.sweep, cfg.meta
@@ -317,7 +317,7 @@ def write_report(out_dir: str | Path, report: dict) -> list[Path]:
     """Write ``report.json``, ``report.md`` and the PNG plots; return the paths written."""
     from meta_evo.report.markdown import markdown
     from meta_evo.report.plots import plot_all
-    from meta_evo.runs import write_json
+    from meta_evo.rundir.io import write_json
 
     out = Path(out_dir)
     write_json(out / "report.json", report)

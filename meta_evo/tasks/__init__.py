@@ -34,7 +34,7 @@ def _brax(cls):
     FAMILIES.register(
         cls.name, lambda t: cls(backend=t.backend, task_weight=t.task_weight,
                                 ctrl_weight=t.ctrl_weight),
-        schema=("task.backend", "task.task_weight", "task.ctrl_weight"),
+        schema=("task.backend", "task.episode_length", "task.task_weight", "task.ctrl_weight"),
         check=_regions_check(cls, lambda: cls.__new__(cls)), cls=cls)
 
 
