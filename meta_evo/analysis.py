@@ -192,13 +192,52 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
     ``plots_dir``. Raises RunDirError (one line) for a missing run, unknown ``steps`` or no
     readable checkpoint.
     """
-    import jax
-
-    from meta_evo.engine import grid_devices, group_size, make_grid_measure, run_in_groups
-
     warn = warn or _warn
     t0 = time.perf_counter()
     run = load_run(run_dir)
+    chosen = _choose_steps(run, steps)
+    gens, thetas, train = _read_checkpoints(run, chosen, warn)
+    cfg = run.config
+    if progress:
+        sys.stderr.write(f"meta-evo: measuring {len(gens)} checkpoints (generations "
+                         f"{', '.join(map(str, gens))}) on {cfg.measure.heldout_tasks} held-out "
+                         "tasks...\n")
+        sys.stderr.flush()
+    seed = cfg.measure.seed if key_seed is None else key_seed
+    key, out = _measure_checkpoints(run, thetas, seed)
+    scalars = [k for k, v in out.items() if v.ndim == 1]  # [n_steps]
+    regimes, outcomes, proxies = classify_checkpoints(run.meta, gens, out)
+    result = {
+        "run_dir": str(run.path),
+        "generations": gens,
+        "scalars": scalars,
+        "heldout_tasks": cfg.measure.heldout_tasks,
+        "proxy_names": proxies,
+        "train_region": getattr(cfg.task, "train_region", "none"),
+        "diversity": int(cfg.task.diversity),
+        "regimes": regimes,
+        "which_objective": outcomes,
+        "key_seed": seed,
+        "theta_names": list(run.meta.learner.describe(np.asarray(thetas[-1])).keys()),
+        "steps": _step_records(gens, out, scalars, train),
+        "wall_s": round(time.perf_counter() - t0, 3),
+    }
+    region = cfg.task.train_region
+    if reference is not None and region == "none":
+        raise RunDirError(f"{run.path}: --reference compares a run with a training region "
+                          "against one without; this run has none")
+    if region != "none":
+        result["reference"] = (None if reference is None else
+                               reference_comparison(run, thetas[-1], reference, key))
+    _write_analysis(run, result, progress if echo is None else echo)
+    plots = run.path / "analysis"
+    plots.mkdir(exist_ok=True)
+    plot_analysis(result, plots)
+    return {**result, "path": str(run.path / "analysis.json"), "plots_dir": str(plots)}
+
+
+def _choose_steps(run: Run, steps: list[int] | None) -> list[int]:
+    """The checkpoint generations to analyze: ``steps`` (sorted, each kept), default all kept."""
     kept = run.steps
     if not kept:
         raise RunDirError(f"{run.path}: no checkpoints to analyze")
@@ -207,9 +246,15 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
     if unknown:
         raise RunDirError(f"{run.path}: no checkpoint at generation "
                           f"{', '.join(map(str, unknown))} (kept: {', '.join(map(str, kept))})")
+    return chosen
+
+
+def _read_checkpoints(run: Run, chosen: list[int], warn) -> tuple[list, list, list]:
+    """``(generations, mean thetas [D_theta], training rows)`` of the readable checkpoints
+    among ``chosen``; a damaged one is reported through ``warn`` and skipped."""
     from meta_evo.rundir.store import CheckpointError
 
-    meta, cfg = run.meta, run.config
+    meta = run.meta
     gens, thetas, train = [], [], []
     for s in chosen:
         try:
@@ -224,21 +269,28 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
     if not gens:
         raise RunDirError(f"{run.path}: no readable checkpoint among generations "
                           f"{', '.join(map(str, chosen))}")
-    if progress:
-        sys.stderr.write(f"meta-evo: measuring {len(gens)} checkpoints (generations "
-                         f"{', '.join(map(str, gens))}) on {cfg.measure.heldout_tasks} held-out "
-                         "tasks...\n")
-        sys.stderr.flush()
-    seed = cfg.measure.seed if key_seed is None else key_seed
+    return gens, thetas, train
+
+
+def _measure_checkpoints(run: Run, thetas: list, seed: int) -> tuple:
+    """``(key, outputs)``: the measurement outputs ``[N, ...]`` (numpy), one row per theta."""
+    import jax
+
+    from meta_evo.engine import grid_devices, group_size, make_grid_measure, run_in_groups
+
+    meta, cfg = run.meta, run.config
     # the engine's measurement program, the one `meta-evo sweep` measures with: the checkpoints
     # are a grid of points, run in groups sized to sweep.memory_budget_mb (the last padded)
     measure = make_grid_measure(meta)
-    size = group_size(meta, len(gens), grid_devices(measure.mesh))
+    size = group_size(meta, len(thetas), grid_devices(measure.mesh))
     key = jax.random.PRNGKey(seed)
-    divs = np.full(len(gens), cfg.task.diversity, np.int32)
+    divs = np.full(len(thetas), cfg.task.diversity, np.int32)
     out = run_in_groups(lambda ts, ds: measure(ts, key, ds), (np.stack(thetas), divs), size)
-    out = {k: np.asarray(v) for k, v in jax.device_get(out).items()}
-    scalars = [k for k, v in out.items() if v.ndim == 1]  # [n_steps]
+    return key, {k: np.asarray(v) for k, v in jax.device_get(out).items()}
+
+
+def _step_records(gens: list[int], out: dict, scalars: list[str], train: list[dict]) -> list:
+    """Per generation: its scalars, lifetime curve and matrix (when measured), training row."""
     records = []
     for i, g in enumerate(gens):
         rec = {"generation": g, "metrics": {k: to_py(out[k][i]) for k in scalars}}
@@ -247,43 +299,22 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
                 rec[k] = to_py(out[k][i])
         rec["train"] = train[i]
         records.append(rec)
-    regimes, outcomes, proxies = classify_checkpoints(meta, gens, out)
-    result = {
-        "run_dir": str(run.path),
-        "generations": gens,
-        "scalars": scalars,
-        "heldout_tasks": cfg.measure.heldout_tasks,
-        "proxy_names": proxies,
-        "train_region": getattr(cfg.task, "train_region", "none"),
-        "diversity": int(cfg.task.diversity),
-        "regimes": regimes,
-        "which_objective": outcomes,
-        "key_seed": seed,
-        "theta_names": list(meta.learner.describe(np.asarray(thetas[-1])).keys()),
-        "steps": records,
-        "wall_s": round(time.perf_counter() - t0, 3),
-    }
-    region = cfg.task.train_region
-    if reference is not None and region == "none":
-        raise RunDirError(f"{run.path}: --reference compares a run with a training region "
-                          "against one without; this run has none")
-    if region != "none":
-        result["reference"] = (None if reference is None else
-                               reference_comparison(run, thetas[-1], reference, key))
+    return records
+
+
+def _write_analysis(run: Run, result: dict, echo: bool) -> None:
+    """``analysis.json`` and ``analysis.md`` (printed to stdout when ``echo``)."""
     write_json(run.path / "analysis.json", result)
     from meta_evo.report.checkpoints import checkpoint_markdown
 
-    md = checkpoint_markdown(regimes, outcomes, str(run.path))
+    region = run.config.task.train_region
+    md = checkpoint_markdown(result["regimes"], result["which_objective"], str(run.path))
     if region != "none":
         md += reference_markdown(result["reference"], region)
     (run.path / "analysis.md").write_text(md)
-    if progress if echo is None else echo:
+    if echo:
         sys.stdout.write(md + "\n")
         sys.stdout.flush()
-    plots = run.path / "analysis"
-    plots.mkdir(exist_ok=True)
-    plot_analysis(result, plots)
-    return {**result, "path": str(run.path / "analysis.json"), "plots_dir": str(plots)}
 
 
 def classify_checkpoints(meta, gens: list[int], out: dict):
@@ -315,79 +346,94 @@ REFERENCE_LINES = {"lifetime_gain": 0.0, "objective_sensitivity": 0.0, "online_s
 def plot_analysis(result: dict, out_dir: Path) -> list[Path]:
     """One PNG per scalar over meta-generations, an overview grid, the lifetime curves and the
     cross-task matrix of the first and last analyzed generation."""
+    written = [_plot_scalar(result, name, out_dir) for name in result["scalars"]]
+    written.append(_plot_overview(result, out_dir))
+    steps = result["steps"]
+    if steps and "curve" in steps[0]:
+        written.append(_plot_curves(steps, out_dir))
+    if steps and "matrix" in steps[0]:
+        written.append(_plot_matrices(steps, out_dir))
+    return written
+
+
+def _save(fig, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _draw_scalar(ax, result: dict, name: str) -> None:
+    """Scalar ``name`` over the analyzed meta-generations, with its reference line."""
     gens = result["generations"]
     n = result["heldout_tasks"]
-    written = []
+    ys = [r["metrics"][name] for r in result["steps"]]
+    ys = [np.nan if y is None else y for y in ys]
+    ax.plot(gens, ys, "o-", color="C0")
+    if name in REFERENCE_LINES:
+        ax.axhline(REFERENCE_LINES[name], color="grey", lw=0.8, ls="--")
+    if name == "behavioral_accuracy":
+        ax.axhline(1.0 / n, color="grey", lw=0.8, ls="--", label=f"chance 1/{n}")
+        ax.legend(fontsize=7)
+    ax.set_title(name, fontsize=9)
+    ax.set_xlabel("meta-generation", fontsize=8)
+    ax.tick_params(labelsize=7)
 
-    def draw(ax, name):
-        ys = [r["metrics"][name] for r in result["steps"]]
-        ys = [np.nan if y is None else y for y in ys]
-        ax.plot(gens, ys, "o-", color="C0")
-        if name in REFERENCE_LINES:
-            ax.axhline(REFERENCE_LINES[name], color="grey", lw=0.8, ls="--")
-        if name == "behavioral_accuracy":
-            ax.axhline(1.0 / n, color="grey", lw=0.8, ls="--", label=f"chance 1/{n}")
-            ax.legend(fontsize=7)
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("meta-generation", fontsize=8)
-        ax.tick_params(labelsize=7)
 
-    for name in result["scalars"]:
-        fig, ax = plt.subplots(figsize=(4.5, 3.2))
-        draw(ax, name)
-        fig.tight_layout()
-        p = out_dir / f"{name}.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
+def _plot_scalar(result: dict, name: str, out_dir: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    _draw_scalar(ax, result, name)
+    return _save(fig, out_dir / f"{name}.png")
+
+
+def _plot_overview(result: dict, out_dir: Path) -> Path:
+    """Every scalar in one grid, four to a row."""
+    import matplotlib.pyplot as plt
 
     k = len(result["scalars"])
     cols = 4
     rows = max(1, math.ceil(k / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, result["scalars"], strict=False):
-        draw(ax, name)
+        _draw_scalar(ax, result, name)
     for ax in list(axes.flat)[k:]:
         ax.axis("off")
     fig.suptitle(f"kernels over meta-generations: {result['run_dir']}", fontsize=9)
-    fig.tight_layout()
-    p = out_dir / "overview.png"
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    written.append(p)
+    return _save(fig, out_dir / "overview.png")
 
-    steps = result["steps"]
-    if steps and "curve" in steps[0]:
-        fig, ax = plt.subplots(figsize=(4.5, 3.2))
-        cmap = plt.get_cmap("viridis")
-        for i, r in enumerate(steps):
-            c = [np.nan if v is None else v for v in r["curve"]]
-            ax.plot(range(len(c)), c, color=cmap(i / max(len(steps) - 1, 1)),
-                    label=f"gen {r['generation']}")
-        ax.set_xlabel("lifetime update k", fontsize=8)
-        ax.set_ylabel("held-out return", fontsize=8)
-        ax.set_title("lifetime curves (mean over held-out tasks)", fontsize=9)
-        ax.legend(fontsize=6, ncol=2)
-        fig.tight_layout()
-        p = out_dir / "curves.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
-    if steps and "matrix" in steps[0]:
-        pick = [steps[0], steps[-1]] if len(steps) > 1 else [steps[0]]
-        fig, axes = plt.subplots(1, len(pick), figsize=(4.2 * len(pick), 3.4), squeeze=False)
-        for ax, r in zip(axes.flat, pick, strict=True):
-            mtx = np.array([[np.nan if v is None else v for v in row] for row in r["matrix"]])
-            im = ax.imshow(mtx, cmap="magma")
-            ax.set_title(f"M[a, b], generation {r['generation']}", fontsize=9)
-            ax.set_xlabel("scored on column b (tasks, then proxies)", fontsize=7)
-            ax.set_ylabel("lifetime on task a", fontsize=7)
-            fig.colorbar(im, ax=ax, shrink=0.8)
-        fig.tight_layout()
-        p = out_dir / "matrix.png"
-        fig.savefig(p, dpi=110)
-        plt.close(fig)
-        written.append(p)
-    return written
+
+def _plot_curves(steps: list[dict], out_dir: Path) -> Path:
+    """The mean lifetime curve of every analyzed generation, coloured by generation."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    cmap = plt.get_cmap("viridis")
+    for i, r in enumerate(steps):
+        c = [np.nan if v is None else v for v in r["curve"]]
+        ax.plot(range(len(c)), c, color=cmap(i / max(len(steps) - 1, 1)),
+                label=f"gen {r['generation']}")
+    ax.set_xlabel("lifetime update k", fontsize=8)
+    ax.set_ylabel("held-out return", fontsize=8)
+    ax.set_title("lifetime curves (mean over held-out tasks)", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    return _save(fig, out_dir / "curves.png")
+
+
+def _plot_matrices(steps: list[dict], out_dir: Path) -> Path:
+    """The cross-task matrix of the first and last analyzed generation."""
+    import matplotlib.pyplot as plt
+
+    pick = [steps[0], steps[-1]] if len(steps) > 1 else [steps[0]]
+    fig, axes = plt.subplots(1, len(pick), figsize=(4.2 * len(pick), 3.4), squeeze=False)
+    for ax, r in zip(axes.flat, pick, strict=True):
+        mtx = np.array([[np.nan if v is None else v for v in row] for row in r["matrix"]])
+        im = ax.imshow(mtx, cmap="magma")
+        ax.set_title(f"M[a, b], generation {r['generation']}", fontsize=9)
+        ax.set_xlabel("scored on column b (tasks, then proxies)", fontsize=7)
+        ax.set_ylabel("lifetime on task a", fontsize=7)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+    return _save(fig, out_dir / "matrix.png")

@@ -322,125 +322,191 @@ def registries() -> dict:
     return {reg.key: reg for reg in (FAMILIES, AGENTS, LEARNERS, STRATEGIES)}
 
 
+def _need(cond: bool, key: str, why: str) -> None:
+    """Raise ``ConfigError("key: why")`` unless ``cond``: the first failed check wins."""
+    if not cond:
+        raise ConfigError(f"{key}: {why}")
+
+
+def _known(name, options) -> str:
+    return f"unknown {name} (known: {', '.join(options)})"
+
+
+def _entry(regs: dict, cfg: Config, key: str, name: str) -> None:
+    """The registry's one-line problems for ``name`` (unknown, or its constraints)."""
+    problems = regs[key].problems(cfg, name)
+    if problems:
+        raise ConfigError(problems[0])
+
+
+def _regional(cfg: Config) -> bool:
+    """Whether the config trains in a region (its own, or the sweep's child regions)."""
+    return cfg.task.train_region != "none" or bool(cfg.sweep.train_regions)
+
+
+def _check_task(cfg: Config, regs: dict) -> None:
+    """task.* (the family through its registry) and the sweep's region and coverage axes."""
+    t, sw = cfg.task, cfg.sweep
+    _need(t.backend in BACKENDS, "task.backend", _known(f"backend {t.backend!r}", BACKENDS))
+    _need(t.episode_length >= 1, "task.episode_length", f"must be >= 1, got {t.episode_length}")
+    _need(t.diversity >= 0, "task.diversity", f"must be >= 0 (0 = unlimited), got {t.diversity}")
+    _need(t.diversity <= 4096, "task.diversity", f"must be <= 4096, got {t.diversity}")
+    _need(t.tasks_per_member >= 1, "task.tasks_per_member", "must be >= 1")
+    _need(t.eval_episodes >= 1, "task.eval_episodes", "must be >= 1")
+    _need(t.task_weight > 0, "task.task_weight", "must be > 0")
+    _need(t.ctrl_weight >= 0, "task.ctrl_weight", "must be >= 0")
+    _need(len(set(sw.train_regions)) == len(sw.train_regions), "sweep.train_regions",
+          "each region at most once")
+    _entry(regs, cfg, "task.family", t.family)  # also checks the region names against the family
+    _check_regions(cfg)
+
+
+def _check_regions(cfg: Config) -> None:
+    """Coverage (task.outside_share, sweep.outside_shares) and the reference arm, which need a
+    training region."""
+    t, sw = cfg.task, cfg.sweep
+    regional = _regional(cfg)
+    _need(0.0 <= t.outside_share <= 1.0, "task.outside_share",
+          f"must be in [0, 1], got {t.outside_share}")
+    _need(t.outside_share == 0.0 or regional, "task.outside_share",
+          "needs task.train_region (coverage is the share drawn outside a region)")
+    _need(sw.reference in REFERENCES, "sweep.reference",
+          _known(f"reference {sw.reference!r}", REFERENCES))
+    _need(sw.reference != "unrestricted" or regional, "sweep.reference",
+          "needs task.train_region (the reference is evolved without the region)")
+    _need(all(0.0 <= q <= 1.0 for q in sw.outside_shares), "sweep.outside_shares",
+          "each share must be in [0, 1]")
+    _need(len(set(sw.outside_shares)) == len(sw.outside_shares), "sweep.outside_shares",
+          "each share at most once")
+    _need(not sw.outside_shares or regional, "sweep.outside_shares",
+          "needs task.train_region (coverage is the share drawn outside a region)")
+    _need(not (sw.outside_shares and sw.train_regions), "sweep.outside_shares",
+          "cannot be combined with sweep.train_regions (one axis of child sweeps at a time)")
+
+
+def _check_agent_learner(cfg: Config, regs: dict, reward_channels) -> None:
+    """agent.* and learner.* (kinds through their registries) and sweep.control."""
+    a, lr, sw = cfg.agent, cfg.learner, cfg.sweep
+    _need(all(h >= 1 for h in a.hidden), "agent.hidden", "sizes must be >= 1")
+    _entry(regs, cfg, "agent.kind", a.kind)
+    _need(lr.lifetime >= 0, "learner.lifetime", f"must be >= 0, got {lr.lifetime}")
+    _need(lr.reward in reward_channels, "learner.reward",
+          _known(f"reward channel {lr.reward!r}", reward_channels))
+    _need(lr.fitness in FITNESS, "learner.fitness", _known(f"fitness {lr.fitness!r}", FITNESS))
+    _need(lr.init_noise > 0, "learner.init_noise", "must be > 0")
+    _need(lr.hidden >= 1, "learner.hidden", "must be >= 1")
+    _need(sw.control in CONTROLS, "sweep.control", _known(f"control {sw.control!r}", CONTROLS))
+    _entry(regs, cfg, "learner.kind", lr.kind)
+
+
+def _check_limits(cfg: Config) -> None:
+    """Upper bounds on sizes, checked before the strategy's registry entry."""
+    t, lr, m, ms, sw = cfg.task, cfg.learner, cfg.meta, cfg.measure, cfg.sweep
+    _need(m.population >= 2, "meta.population", f"must be >= 2, got {m.population}")
+    _need(m.population <= 1 << 20, "meta.population", f"must be <= 2^20, got {m.population}")
+    _need(m.generations <= 10_000_000, "meta.generations", "must be <= 1e7")
+    _need(lr.lifetime <= 100_000, "learner.lifetime", "must be <= 1e5")
+    _need(lr.candidates <= 1 << 16, "learner.candidates", "must be <= 65536")
+    _need(t.episode_length <= 100_000, "task.episode_length", "must be <= 1e5")
+    _need(t.tasks_per_member <= 4096, "task.tasks_per_member", "must be <= 4096")
+    _need(t.eval_episodes <= 4096, "task.eval_episodes", "must be <= 4096")
+    _need(ms.heldout_tasks <= 4096, "measure.heldout_tasks", "must be <= 4096")
+    _need(ms.reference_samples <= 1 << 16, "measure.reference_samples", "must be <= 65536")
+    _need(sw.seeds <= 4096, "sweep.seeds", "must be <= 4096")
+
+
+def _check_meta(cfg: Config, regs: dict) -> None:
+    """meta.* (the strategy through its registry; pressure read by the selection)."""
+    m = cfg.meta
+    _entry(regs, cfg, "meta.strategy", m.strategy)
+    _need(m.generations >= 1, "meta.generations", f"must be >= 1, got {m.generations}")
+    _need(m.sigma > 0, "meta.sigma", f"must be > 0, got {m.sigma}")
+    _need(m.selection in SELECTIONS, "meta.selection",
+          _known(f"selection {m.selection!r}", SELECTIONS))
+    if m.selection == "truncation":
+        _need(0 < m.pressure <= 1, "meta.pressure",
+              f"elite fraction must be in (0, 1], got {m.pressure}")
+    else:
+        _need(m.pressure >= 0, "meta.pressure",
+              f"boltzmann beta must be >= 0, got {m.pressure}")
+    _need(m.chunk >= 1, "meta.chunk", "must be >= 1")
+
+
+def _check_measure(cfg: Config) -> None:
+    ms = cfg.measure
+    _need(ms.heldout_tasks >= 2, "measure.heldout_tasks", "must be >= 2")
+    _need(2 <= ms.pool_tasks <= 4096, "measure.pool_tasks", "must be in [2, 4096]")
+    _need(ms.reference_samples >= 2, "measure.reference_samples", "must be >= 2")
+    _need(ms.alignment_samples >= 2 and ms.alignment_samples % 2 == 0,
+          "measure.alignment_samples", "must be even and >= 2")
+    _need(ms.alignment_noise > 0, "measure.alignment_noise", "must be > 0")
+    _need(ms.bayes_noise > 0, "measure.bayes_noise", "must be > 0")
+
+
+def _check_sweep(cfg: Config) -> None:
+    """sweep.* levels, seeds and budgets (sweep.primary_metric: :func:`_check_primary_metric`)."""
+    sw = cfg.sweep
+    _need(len(sw.intensities) >= 1, "sweep.intensities", "needs at least one level")
+    _need(all(i >= 0 for i in sw.intensities), "sweep.intensities", "must be >= 0")
+    _need(list(sw.intensities) == sorted(sw.intensities), "sweep.intensities",
+          "must be ascending")
+    _need(sw.seeds >= 1, "sweep.seeds", "must be >= 1")
+    _need(len(sw.diversities) >= 1 and all(d >= 0 for d in sw.diversities), "sweep.diversities",
+          "needs at least one level, each >= 0")
+    _need(sw.measure_every >= 0, "sweep.measure_every", "must be >= 0")
+    _need(sw.memory_budget_mb >= 1, "sweep.memory_budget_mb", "must be >= 1")
+
+
+def _check_primary_metric(cfg: Config) -> None:
+    """sweep.primary_metric: a measurement scalar, or a key of the learner's ``describe``."""
+    from meta_evo.measure import SCALARS  # late import: measure imports jax
+
+    sw = cfg.sweep
+    if sw.primary_metric in SCALARS:
+        return
+    # else a describe key: build the learner to see
+    import jax
+
+    from meta_evo.agents import make_agent
+    from meta_evo.learners import make_learner
+    from meta_evo.tasks import make_family
+
+    t, a, lr = cfg.task, cfg.agent, cfg.learner
+    fam = make_family(t)
+    lrn = make_learner(lr, make_agent(a, fam), a, family=fam, episode_length=t.episode_length)
+    shape = jax.ShapeDtypeStruct((lrn.theta_size,), jax.numpy.float32)
+    described = tuple(jax.eval_shape(lrn.describe, shape))
+    _need(sw.primary_metric in described, "sweep.primary_metric",
+          _known(f"metric {sw.primary_metric!r}", SCALARS + described))
+
+
+def _check_run(cfg: Config) -> None:
+    """checkpoint.*, seed and log.wandb."""
+    _need(cfg.checkpoint.every >= 1, "checkpoint.every", "must be >= 1")
+    _need(cfg.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
+    _need(cfg.seed >= 0, "seed", "must be >= 0")
+    if cfg.log.wandb:  # not a dependency: refused here, not at the end of a run
+        check_wandb()
+
+
 def validate(cfg: Config) -> Config:
     """Check values that types alone do not catch. Raises ConfigError naming the key.
 
     The names of families, agents, learners and strategies, and each one's own constraints,
-    come from their registries (:func:`registries`); the checks here are the generic ones."""
+    come from their registries (:func:`registries`); the checks here are the generic ones.
+    The first failed check raises; the sections run in this order (their checks interleave
+    with the registry entries, so each registry sees the values checked before it)."""
     from meta_evo.learners import REWARD_CHANNELS
 
     regs = registries()
-    t, a, lr, m, ms, sw = cfg.task, cfg.agent, cfg.learner, cfg.meta, cfg.measure, cfg.sweep
-
-    def need(cond: bool, key: str, why: str):
-        if not cond:
-            raise ConfigError(f"{key}: {why}")
-
-    def known(name, options):
-        return f"unknown {name} (known: {', '.join(options)})"
-
-    def entry(key: str, name: str):
-        """The registry's one-line problems for ``name`` (unknown, or its constraints)."""
-        problems = regs[key].problems(cfg, name)
-        if problems:
-            raise ConfigError(problems[0])
-
-    need(t.backend in BACKENDS, "task.backend", known(f"backend {t.backend!r}", BACKENDS))
-    need(t.episode_length >= 1, "task.episode_length", f"must be >= 1, got {t.episode_length}")
-    need(t.diversity >= 0, "task.diversity", f"must be >= 0 (0 = unlimited), got {t.diversity}")
-    need(t.diversity <= 4096, "task.diversity", f"must be <= 4096, got {t.diversity}")
-    need(t.tasks_per_member >= 1, "task.tasks_per_member", "must be >= 1")
-    need(t.eval_episodes >= 1, "task.eval_episodes", "must be >= 1")
-    need(t.task_weight > 0, "task.task_weight", "must be > 0")
-    need(t.ctrl_weight >= 0, "task.ctrl_weight", "must be >= 0")
-    need(len(set(sw.train_regions)) == len(sw.train_regions), "sweep.train_regions",
-         "each region at most once")
-    entry("task.family", t.family)  # also checks the region names against the family
-    regional = t.train_region != "none" or bool(sw.train_regions)
-    need(0.0 <= t.outside_share <= 1.0, "task.outside_share",
-         f"must be in [0, 1], got {t.outside_share}")
-    need(t.outside_share == 0.0 or regional, "task.outside_share",
-         "needs task.train_region (coverage is the share drawn outside a region)")
-    need(sw.reference in REFERENCES, "sweep.reference",
-         known(f"reference {sw.reference!r}", REFERENCES))
-    need(sw.reference != "unrestricted" or regional, "sweep.reference",
-         "needs task.train_region (the reference is evolved without the region)")
-    need(all(0.0 <= q <= 1.0 for q in sw.outside_shares), "sweep.outside_shares",
-         "each share must be in [0, 1]")
-    need(len(set(sw.outside_shares)) == len(sw.outside_shares), "sweep.outside_shares",
-         "each share at most once")
-    need(not sw.outside_shares or regional, "sweep.outside_shares",
-         "needs task.train_region (coverage is the share drawn outside a region)")
-    need(not (sw.outside_shares and sw.train_regions), "sweep.outside_shares",
-         "cannot be combined with sweep.train_regions (one axis of child sweeps at a time)")
-    need(all(h >= 1 for h in a.hidden), "agent.hidden", "sizes must be >= 1")
-    entry("agent.kind", a.kind)
-    need(lr.lifetime >= 0, "learner.lifetime", f"must be >= 0, got {lr.lifetime}")
-    need(lr.reward in REWARD_CHANNELS, "learner.reward",
-         known(f"reward channel {lr.reward!r}", REWARD_CHANNELS))
-    need(lr.fitness in FITNESS, "learner.fitness", known(f"fitness {lr.fitness!r}", FITNESS))
-    need(lr.init_noise > 0, "learner.init_noise", "must be > 0")
-    need(lr.hidden >= 1, "learner.hidden", "must be >= 1")
-    need(sw.control in CONTROLS, "sweep.control", known(f"control {sw.control!r}", CONTROLS))
-    entry("learner.kind", lr.kind)
-    need(m.population >= 2, "meta.population", f"must be >= 2, got {m.population}")
-    need(m.population <= 1 << 20, "meta.population", f"must be <= 2^20, got {m.population}")
-    need(m.generations <= 10_000_000, "meta.generations", "must be <= 1e7")
-    need(lr.lifetime <= 100_000, "learner.lifetime", "must be <= 1e5")
-    need(lr.candidates <= 1 << 16, "learner.candidates", "must be <= 65536")
-    need(t.episode_length <= 100_000, "task.episode_length", "must be <= 1e5")
-    need(t.tasks_per_member <= 4096, "task.tasks_per_member", "must be <= 4096")
-    need(t.eval_episodes <= 4096, "task.eval_episodes", "must be <= 4096")
-    need(ms.heldout_tasks <= 4096, "measure.heldout_tasks", "must be <= 4096")
-    need(ms.reference_samples <= 1 << 16, "measure.reference_samples", "must be <= 65536")
-    need(sw.seeds <= 4096, "sweep.seeds", "must be <= 4096")
-    entry("meta.strategy", m.strategy)
-    need(m.generations >= 1, "meta.generations", f"must be >= 1, got {m.generations}")
-    need(m.sigma > 0, "meta.sigma", f"must be > 0, got {m.sigma}")
-    need(m.selection in SELECTIONS, "meta.selection",
-         known(f"selection {m.selection!r}", SELECTIONS))
-    if m.selection == "truncation":
-        need(0 < m.pressure <= 1, "meta.pressure",
-             f"elite fraction must be in (0, 1], got {m.pressure}")
-    else:
-        need(m.pressure >= 0, "meta.pressure", f"boltzmann beta must be >= 0, got {m.pressure}")
-    need(m.chunk >= 1, "meta.chunk", "must be >= 1")
-    need(ms.heldout_tasks >= 2, "measure.heldout_tasks", "must be >= 2")
-    need(2 <= ms.pool_tasks <= 4096, "measure.pool_tasks", "must be in [2, 4096]")
-    need(ms.reference_samples >= 2, "measure.reference_samples", "must be >= 2")
-    need(ms.alignment_samples >= 2 and ms.alignment_samples % 2 == 0, "measure.alignment_samples",
-         "must be even and >= 2")
-    need(ms.alignment_noise > 0, "measure.alignment_noise", "must be > 0")
-    need(ms.bayes_noise > 0, "measure.bayes_noise", "must be > 0")
-    need(len(sw.intensities) >= 1, "sweep.intensities", "needs at least one level")
-    need(all(i >= 0 for i in sw.intensities), "sweep.intensities", "must be >= 0")
-    need(list(sw.intensities) == sorted(sw.intensities), "sweep.intensities", "must be ascending")
-    need(sw.seeds >= 1, "sweep.seeds", "must be >= 1")
-    need(len(sw.diversities) >= 1 and all(d >= 0 for d in sw.diversities), "sweep.diversities",
-         "needs at least one level, each >= 0")
-    need(sw.measure_every >= 0, "sweep.measure_every", "must be >= 0")
-    need(sw.memory_budget_mb >= 1, "sweep.memory_budget_mb", "must be >= 1")
-    from meta_evo.measure import SCALARS  # late import: measure imports jax
-
-    if sw.primary_metric not in SCALARS:  # else a describe key: build the learner to see
-        import jax
-
-        from meta_evo.agents import make_agent
-        from meta_evo.learners import make_learner
-        from meta_evo.tasks import make_family
-
-        fam = make_family(t)
-        lrn = make_learner(lr, make_agent(a, fam), a, family=fam,
-                           episode_length=t.episode_length)
-        shape = jax.ShapeDtypeStruct((lrn.theta_size,), jax.numpy.float32)
-        described = tuple(jax.eval_shape(lrn.describe, shape))
-        need(sw.primary_metric in described, "sweep.primary_metric",
-             known(f"metric {sw.primary_metric!r}", SCALARS + described))
-    need(cfg.checkpoint.every >= 1, "checkpoint.every", "must be >= 1")
-    need(cfg.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1")
-    need(cfg.seed >= 0, "seed", "must be >= 0")
-    if cfg.log.wandb:  # not a dependency: refused here, not at the end of a run
-        check_wandb()
+    _check_task(cfg, regs)
+    _check_agent_learner(cfg, regs, REWARD_CHANNELS)
+    _check_limits(cfg)
+    _check_meta(cfg, regs)
+    _check_measure(cfg)
+    _check_sweep(cfg)
+    _check_primary_metric(cfg)
+    _check_run(cfg)
     return cfg
 
 
