@@ -256,9 +256,10 @@ def _tree_bytes(tree) -> int:
 
 
 def point_bytes(meta) -> int:
-    """A loose estimate of the device memory one grid point needs (bytes): one env state times
-    the rollouts alive at once (evolution or measurement, the larger) times an allowance."""
-    cfg = meta.cfg
+    """A loose estimate of the device memory one grid point needs (bytes): one rollout (an env
+    state, and whatever the learner's lifetime records with it: ``learner.rollout_bytes``)
+    times the rollouts alive at once (evolution or measurement, the larger:
+    ``learner.rollouts_alive``) times an allowance."""
     fam = meta.family
     if hasattr(fam, "env"):
         ps = jax.eval_shape(lambda k: fam.env.reset(k).pipeline_state, jax.random.PRNGKey(0))
@@ -266,23 +267,8 @@ def point_bytes(meta) -> int:
     else:
         state = 4 * fam.task_dim
     state = max(state, _MIN_STATE_BYTES)
-    t, lr, ms = cfg.task, meta.learner, cfg.measure
-    if getattr(meta, "rl2", False):
-        # one env a lifetime, plus the recorded last episode ((T+1) light state records, the
-        # actions and the alive mask) it carries; measurement runs n lifetimes with R
-        # one-episode reference policies each, and the pool rows
-        rec = jax.eval_shape(lambda k: fam.record(fam.env.reset(k).pipeline_state),
-                             jax.random.PRNGKey(0))
-        traj = (lr.T + 1) * _tree_bytes(rec) + 4 * lr.T * (lr.action_size + 1)
-        evo = cfg.meta.population * t.tasks_per_member
-        meas = (ms.heldout_tasks * (1 + ms.reference_samples)
-                + getattr(ms, "pool_tasks", 0))
-        return int((state + traj) * max(evo, meas) * _STATE_OVERHEAD)
-    evo = cfg.meta.population * t.tasks_per_member * max(lr.num_candidates, t.eval_episodes)
-    n_cols = ms.heldout_tasks + (1 if ms.proxies else 0)
-    meas = ms.heldout_tasks * max(lr.num_candidates, lr.lifetime * ms.alignment_samples,
-                                  ms.reference_samples, n_cols, lr.lifetime + 1)
-    return int(state * max(evo, meas) * _STATE_OVERHEAD)
+    lr = meta.learner
+    return int(lr.rollout_bytes(state) * lr.rollouts_alive(meta.cfg) * _STATE_OVERHEAD)
 
 
 def fit_group(n_points: int, bytes_per_point: int, budget_bytes: int, multiple: int = 1) -> int:

@@ -58,11 +58,15 @@ depend on its task gets identical matrix rows and a flat lifetime curve, as on `
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from meta_evo import kernels
-from meta_evo.learners import antithetic_noise, make_lifetime
+from meta_evo.learners import antithetic_noise, make_learner, make_lifetime
 
 SCALARS = ("lifetime_gain", "objective_sensitivity", "behavioral_accuracy", "proxy_share",
            "op_final_bits", "op_initial_bits", "online_share", "update_alignment",
@@ -266,53 +270,70 @@ def make_measure(meta, learner_evaluate=None):
     ``diversity`` (traced) says which pool tasks the learner was trained on and sets the mean
     training task proxy. ``learner_evaluate(phi, tau, key)`` is what the learner optimizes
     during its lifetime (default: the task's own return); tests pass a proxy to build a
-    proxy-pursuer. An ``rl2`` learner (no phi) is measured from behaviour by
-    :func:`make_measure_rl2`: the same keys, with curves of K entries (its episodes).
-    """
-    if getattr(meta.learner, "name", "") == "rl2":  # no phi: measured from behaviour
-        return make_measure_rl2(meta)
-    cfg, fam, agent, learner = meta.cfg, meta.family, meta.agent, meta.learner
-    ms, region = cfg.measure, cfg.task.train_region
-    evaluate = meta.evaluate
-    # every arm is measured with the given reward: arms differ only in the channel they were
-    # evolved under, never in how they are measured
-    lifetime = make_lifetime(learner, learner_evaluate or evaluate, record_curve=True,
-                             channel="given")
-    taus = heldout_tasks(meta, inside=True)
-    taus_ood = heldout_tasks(meta, inside=False) if region != "none" else None
-    pool = meta.pool
-    n_pool = ms.pool_tasks
-    n_eval, n_ref, n_align, sig = (cfg.task.eval_episodes, ms.reference_samples,
-                                   ms.alignment_samples, ms.alignment_noise)
-    # which algorithm: only where phi is a task and the lifetime has a history (module doc)
-    algorithm = (getattr(fam, "answer_in_task_space", False) and learner.lifetime > 0
-                 and agent.num_params == fam.task_dim)
-    bayes_noise = ms.bayes_noise
-    prior_sample = None
-    if algorithm and fam.prior_posterior_mean(jnp.zeros((1, fam.task_dim)), jnp.zeros(1),
-                                              bayes_noise) is None:
-        prior_sample = jax.vmap(fam.sample_task)(
-            jax.random.split(jax.random.PRNGKey(BAYES_PRIOR_SEED), BAYES_PRIOR_SAMPLES))
+    proxy-pursuer.
 
-    in_task_space = (getattr(fam, "answer_in_task_space", False)
-                     and agent.num_params == fam.task_dim)
+    The learner names its measurement (``learner.measurement``, a key of
+    :data:`MEASUREMENTS`): ``phi`` (:func:`make_measure_phi`, every learner over phi) or
+    ``behaviour`` (:func:`make_measure_rl2`: an ``rl2`` learner, no phi, measured from
+    behaviour: the same keys, with curves of K entries, its episodes).
+    """
+    return MEASUREMENTS[meta.learner.measurement].build(meta, learner_evaluate)
+
+
+def _columns(meta):
+    """``columns(rows [n, D], diversity) -> [n, n + n_proxy, D]``: each row's matrix columns,
+    the tasks, then the proxies."""
+    fam, ms, region, pool = meta.family, meta.cfg.measure, meta.cfg.task.train_region, meta.pool
 
     def columns(rows, diversity):
-        """Per-row columns ``[n, n + n_proxy, task_dim]``: the tasks, then the proxies."""
         return fam.matrix_columns(rows, region, pool, diversity, ms.proxies).astype(rows.dtype)
 
+    return columns
+
+
+# --- the phi measurement -------------------------------------------------------------------------
+def _batch_scores(evaluate, n_eval: int):
+    """``scores(phis [B, D_phi], tau_rows [B, D], key) -> [B]``: mean return over ``n_eval``
+    rollouts of each ``phis[i]`` on ``tau_rows[i]``. Every rollout of a measurement goes
+    through this one batched call, so the program holds one rollout besides the lifetime's (a
+    Brax rollout costs 10-60 s to compile on CPU)."""
     def scores(phis, tau_rows, key):
-        """Mean return over ``n_eval`` rollouts of each ``phis[i]`` on ``tau_rows[i]``: ``[B]``.
-        Every rollout of a measurement goes through this one batched call, so the program holds
-        one rollout besides the lifetime's (a Brax rollout costs 10-60 s to compile on CPU)."""
         def one(k):
             return jax.vmap(evaluate, (0, 0, None))(phis, tau_rows, k)
         return jnp.mean(jax.vmap(one)(jax.random.split(key, n_eval)), axis=0)
 
+    return scores
+
+
+def _alignment(phis, probe, eps, n_probe: int, sig):
+    """Update alignment of the first ``n_probe`` steps of ``phis [K+1, D_phi]``: the
+    antithetic ES gradient estimate from the ``probe [K, S]`` returns at ``phi_k + sig * eps``
+    (``eps [K, S, D_phi]``), its cosine with each step ``cos [K]`` and whether the step moved
+    (``moved [K]``)."""
+    half = probe.shape[1] // 2
+    grads = jnp.einsum("ks,ksd->kd", probe[:, :half] - probe[:, half:],
+                       eps[:, :half]) / (2.0 * sig * half)  # [K, D_phi]
+    steps = (phis[1:] - phis[:-1])[:n_probe]  # [K, D_phi]
+    cos = kernels.update_alignment(steps, grads)  # [K]
+    # a step counts as a move only above a relative threshold: a learner whose steps are
+    # float rounding (1e-9) has no direction to compare
+    scale = 1.0 + jnp.linalg.norm(phis[:n_probe], axis=-1)
+    moved = jnp.linalg.norm(steps, axis=-1) > STEP_THRESHOLD * scale
+    return cos, moved
+
+
+def _phi_rows(meta, lifetime, evaluate):
+    """``rows_of(theta, rows [n, D], cols [n, C, D], key, full) -> (curves [n, K+1], matrix
+    [n, C], refs [n, R], cos [n, K], moved [n, K], phis [n, K+1, D_phi])``: each row's lifetime
+    (``lifetime``, recording its curve), its scores under ``evaluate`` and, when ``full``,
+    reference scores and the update alignment of each step (else ``R = 0``, ``K = 0``)."""
+    cfg, agent, learner = meta.cfg, meta.agent, meta.learner
+    ms = cfg.measure
+    n_ref, n_align, sig = ms.reference_samples, ms.alignment_samples, ms.alignment_noise
+    scores = _batch_scores(evaluate, cfg.task.eval_episodes)
+
     def per_task(theta, tau, cols, key, k_eval, full: bool):
-        """One row: the lifetime on ``tau``, its curve, its matrix row over ``cols [C, D]``
-        and, when ``full``, reference scores and the update alignment of each step. Every
-        score of the row uses the evaluation key ``k_eval``, which all rows share."""
+        """One row on ``tau``; every score of the row uses ``k_eval``, which all rows share."""
         k_life, _, k_ref, k_align = jax.random.split(key, 4)
         _, aux = lifetime(theta, tau, k_life)
         phis = aux["phis"]  # [K+1, D_phi]
@@ -336,15 +357,7 @@ def make_measure(meta, learner_evaluate=None):
         row = out[n_k + 1:n_k + 1 + n_col]  # [C]
         refs = out[n_k + 1 + n_col:n_k + 1 + n_col + n_ref_used]  # [R]
         probe = out[n_k + 1 + n_col + n_ref_used:].reshape(n_probe, n_align)  # [K, S]
-        half = n_align // 2
-        grads = jnp.einsum("ks,ksd->kd", probe[:, :half] - probe[:, half:],
-                           eps[:, :half]) / (2.0 * sig * half)  # [K, D_phi]
-        steps = (phis[1:] - phis[:-1])[:n_probe]  # [K, D_phi]
-        cos = kernels.update_alignment(steps, grads)  # [K]
-        # a step counts as a move only above a relative threshold: a learner whose steps are
-        # float rounding (1e-9) has no direction to compare
-        scale = 1.0 + jnp.linalg.norm(phis[:n_probe], axis=-1)
-        moved = jnp.linalg.norm(steps, axis=-1) > STEP_THRESHOLD * scale
+        cos, moved = _alignment(phis, probe, eps, n_probe, sig)
         return curve, row, refs, cos, moved, phis
 
     def rows_of(theta, rows, cols, key, full):
@@ -355,6 +368,42 @@ def make_measure(meta, learner_evaluate=None):
         k_eval = jax.random.fold_in(key, EVAL_KEY_SALT)
         return jax.vmap(per_task, (None, 0, 0, 0, None, None))(theta, rows, cols, keys, k_eval,
                                                                 full)
+
+    return rows_of
+
+
+def _which_algorithm(meta):
+    """``(algorithm, in_task_space, prior_sample)``: whether phi is a point of task space,
+    whether the which-algorithm scalars are measured (there, with a lifetime that has a
+    history: module doc) and the prior draws for prior-Bayes (None where the family has a
+    closed form or there is no measurement)."""
+    fam, agent = meta.family, meta.agent
+    in_task_space = fam.answer_in_task_space and agent.num_params == fam.task_dim
+    algorithm = (fam.answer_in_task_space and meta.learner.lifetime > 0
+                 and agent.num_params == fam.task_dim)
+    prior_sample = None
+    if algorithm and fam.prior_posterior_mean(jnp.zeros((1, fam.task_dim)), jnp.zeros(1),
+                                              meta.cfg.measure.bayes_noise) is None:
+        prior_sample = jax.vmap(fam.sample_task)(
+            jax.random.split(jax.random.PRNGKey(BAYES_PRIOR_SEED), BAYES_PRIOR_SAMPLES))
+    return algorithm, in_task_space, prior_sample
+
+
+def make_measure_phi(meta, learner_evaluate=None):
+    """The measurement of a learner over phi (``learner.measurement == "phi"``), selected by
+    :func:`make_measure` (see it and the module doc)."""
+    cfg, fam = meta.cfg, meta.family
+    ms, region = cfg.measure, cfg.task.train_region
+    evaluate = meta.evaluate
+    # every arm is measured with the given reward: arms differ only in the channel they were
+    # evolved under, never in how they are measured
+    lifetime = make_lifetime(meta.learner, learner_evaluate or evaluate, record_curve=True,
+                             channel="given")
+    taus = heldout_tasks(meta, inside=True)
+    taus_ood = heldout_tasks(meta, inside=False) if region != "none" else None
+    pool, n_pool = meta.pool, ms.pool_tasks
+    algorithm, in_task_space, prior_sample = _which_algorithm(meta)
+    columns, rows_of = _columns(meta), _phi_rows(meta, lifetime, evaluate)
 
     def measure(theta, key, diversity=None):
         diversity = cfg.task.diversity if diversity is None else diversity
@@ -379,17 +428,95 @@ def make_measure(meta, learner_evaluate=None):
         if algorithm:
             k_bayes = jax.random.fold_in(k_main, EVAL_KEY_SALT)
             pool_est, prior_est = bayes_references(fam, evaluate, phis, curves, pool, diversity,
-                                                   k_bayes, bayes_noise, prior_sample)
+                                                   k_bayes, ms.bayes_noise, prior_sample)
             out.update(algorithm_metrics(phis[:, -1], taus, pool_est, prior_est))
         return out
 
     return measure
 
 
-def make_measure_rl2(meta):
-    """The measurement of an ``rl2`` learner (no ``phi``), selected by :func:`make_measure`:
-    ``fn(theta [D_theta], key, diversity=task.diversity) -> dict`` with the keys of the phi
-    path, measured from behaviour alone (DESIGN "Learners", issue 9):
+def _phi_env_steps(meta) -> int:
+    """Env steps of one phi measurement of one theta (rollouts counted, not physics): per
+    held-out task the lifetime, its curve, its matrix row, the reference draws and the
+    alignment probes."""
+    cfg, lr = meta.cfg, meta.learner
+    ms, t = cfg.measure, cfg.task
+    k, p, e = lr.lifetime, lr.num_candidates, t.eval_episodes
+    n_cols = ms.heldout_tasks + (int(meta.family.proxy_tasks().shape[0]) if ms.proxies else 0)
+    per_task = (k * p if p else 0) + (k + 1) * e + n_cols * e + ms.reference_samples * e
+    per_task += k * ms.alignment_samples
+    steps = 1 if meta.family.name == "analytic" else t.episode_length
+    return ms.heldout_tasks * per_task * steps
+
+
+# --- the behaviour measurement (rl2) -------------------------------------------------------------
+def _given_reward(meta):
+    """``meta.learner`` with the given reward: itself, or the same learner built by
+    ``make_learner`` from the arm's config with ``reward: given`` (the theta layout is the
+    same in every channel)."""
+    lr = meta.learner
+    if lr.reward == "given":
+        return lr
+    return make_learner(dataclasses.replace(meta.learner_cfg, reward="given"), meta.agent,
+                        meta.cfg.agent, family=meta.family,
+                        episode_length=meta.cfg.task.episode_length)
+
+
+def _behaviour_lifetimes(learner, theta, sets, n_ref: int, k_main):
+    """Every lifetime of a behaviour measurement in one vmapped call (one copy of the episode
+    in the program: a Brax rollout costs 10-60 s to compile on CPU): ``theta`` on the rows of
+    each set ``[(kind, rows [b, D], key)]`` (the held-out set first), each row with the first
+    of two keys split from its row key, and ``n_ref`` random policies (``learner.random_theta``)
+    on each held-out row, from its lifetime key (common random numbers). The reference
+    policies run K episodes in the same call, of which the first is used (K x the env steps of
+    a one-episode program, one compile less). ``(returns [B + n R, K], final (the recorded
+    last episode of the B rows), refs [n, R])``."""
+    keys = [jax.vmap(lambda k: jax.random.split(k)[0])(jax.random.split(k, r.shape[0]))
+            for _, r, k in sets]
+    rows = jnp.concatenate([r for _, r, _ in sets])
+    row_keys = jnp.concatenate(keys)
+    taus = sets[0][1]
+    n_rows, n = rows.shape[0], taus.shape[0]
+    ref_thetas = jax.vmap(learner.random_theta)(
+        jax.random.split(jax.random.fold_in(k_main, 1), n * n_ref))
+    thetas = jnp.concatenate([jnp.broadcast_to(theta, (n_rows, theta.shape[-1])), ref_thetas])
+    life = jax.vmap(learner.lifetime)(
+        thetas, jnp.concatenate([rows, jnp.repeat(taus, n_ref, 0)]),
+        jnp.concatenate([row_keys, jnp.repeat(keys[0], n_ref, 0)]))
+    returns, final = life["returns"], life["final"]
+    refs = returns[n_rows:, 0].reshape(n, n_ref)  # [n, R]
+    final = jax.tree.map(lambda x: x[:n_rows], final)
+    return returns, final, refs
+
+
+def _behaviour_metrics(meta, sets, returns, final, refs, columns, diversity) -> dict:
+    """The measurement's dict from :func:`_behaviour_lifetimes`: per set, in order, the matrix
+    of its rows (row a: its recorded last episode scored under each of its columns, no rerun)
+    and its scalars (``heldout``: the curves are its episode returns; ``pool``: task columns
+    only; ``ood``: with the held-out columns)."""
+    fam, out, lo = meta.family, {}, 0
+    for kind, rows, _ in sets:
+        hi = lo + rows.shape[0]
+        cols = (jnp.broadcast_to(rows, (rows.shape[0], *rows.shape)) if kind == "pool"
+                else columns(rows, diversity))
+        traj = jax.tree.map(lambda x, lo=lo, hi=hi: x[lo:hi], final)
+        matrix = jax.vmap(lambda tr, cs: jax.vmap(fam.score, (None, 0))(tr, cs))(traj, cols)
+        if kind == "heldout":  # update alignment needs a phi: NaN here (no step ever moves)
+            out.update(heldout_metrics(returns[lo:hi], matrix, refs,
+                                       jnp.full((), jnp.nan, jnp.float32)))
+        elif kind == "pool":
+            out.update(pool_metrics(matrix, diversity))
+        else:
+            out.update(ood_metrics(returns[lo:hi], matrix, nearest_column(meta, rows.shape[0])))
+        lo = hi
+    return out
+
+
+def make_measure_rl2(meta, learner_evaluate=None):
+    """The measurement of an ``rl2`` learner (no ``phi``; ``learner.measurement ==
+    "behaviour"``), selected by :func:`make_measure`: ``fn(theta [D_theta], key,
+    diversity=task.diversity) -> dict`` with the keys of the phi path, measured from behaviour
+    alone (DESIGN "Learners", issue 9):
 
     - the lifetime curve is the own-task return of each of the K episodes: ``curve [K]`` and
       ``curves [n, K]`` (K entries, not K+1: there is no phi_0 to score before the first
@@ -400,95 +527,65 @@ def make_measure_rl2(meta):
       actions; no rerun), so ``matrix[a, a] == curves[a, -1]`` exactly;
     - reference scores for optimization power: the first episode, from the same reset key as
       the learner's own first episode, of ``measure.reference_samples`` random policies of the
-      same network: GRU weights drawn as ``init_theta`` draws them, the output layer (zero at
-      meta-init, so every action would be 0) drawn lecun-normal as flax's Dense initializer
-      does, bias 0 (they run whole K-episode lifetimes in the measurement's one batched
-      lifetime call, of which the first episode is read: K times the env steps of a
-      one-episode program, and one Brax rollout less to compile);
+      same network (``RL2.random_theta``), run as whole K-episode lifetimes in the
+      measurement's one batched lifetime call (:func:`_behaviour_lifetimes`);
     - update alignment is defined only where there is a phi: NaN here (no step ever moves).
 
-    Every arm is measured with the given reward (an rl2 learner built with ``reward: given``;
-    the theta layout is the same in every channel). ``task.eval_episodes`` is not used: each
-    row is one lifetime, as the fitness is. Pool and out-of-distribution rows as for the phi
-    path, with the same lifetimes and scores.
+    Every arm is measured with the given reward (``meta.learner``, or the arm's learner built
+    with ``reward: given``: the theta layout is the same in every channel).
+    ``task.eval_episodes`` is not used: each row is one lifetime, as the fitness is;
+    ``learner_evaluate`` neither (there is no phi to evaluate). Pool and out-of-distribution
+    rows as for the phi path, with the same lifetimes and scores.
     """
-    import flax.linen as nn
-    from jax.flatten_util import ravel_pytree
-
-    from meta_evo.learners.rl2 import RL2
-
-    cfg, fam, lr = meta.cfg, meta.family, meta.learner
-    ms = cfg.measure
-    region = getattr(cfg.task, "train_region", "none")
-    given = lr if lr.reward == "given" else RL2(fam, lr.K, lr.T, lr.hidden, reward="given")
+    cfg = meta.cfg
+    given = _given_reward(meta)
     taus = heldout_tasks(meta)
-    taus_ood = heldout_tasks(meta, inside=False) if region != "none" else None
-    pool = meta.pool
-    n_pool = getattr(ms, "pool_tasks", 0)
-    n_ref = ms.reference_samples
-
-    def columns(rows, diversity):
-        return fam.matrix_columns(rows, region, pool, diversity, ms.proxies).astype(rows.dtype)
-
-    def random_theta(key):
-        k_net, k_out = jax.random.split(key)
-        params = given.unravel(given.init_theta(k_net))
-        out = params["params"]["out"]
-        kernel = nn.initializers.lecun_normal()(k_out, out["kernel"].shape, out["kernel"].dtype)
-        params = {**params, "params": {**params["params"], "out": {**out, "kernel": kernel}}}
-        return ravel_pytree(params)[0]
-
-    def lifetimes(thetas, rows, keys):
-        """Every lifetime of a measurement in one vmapped call (one copy of the episode in the
-        program: a Brax rollout costs 10-60 s to compile on CPU): ``(returns [B, K], final)``."""
-        life = jax.vmap(given.lifetime)(thetas, rows, keys)
-        return life["returns"], life["final"]
+    taus_ood = heldout_tasks(meta, inside=False) if cfg.task.train_region != "none" else None
+    pool, n_pool, n_ref = meta.pool, cfg.measure.pool_tasks, cfg.measure.reference_samples
+    columns = _columns(meta)
 
     def measure(theta, key, diversity=None):
         diversity = cfg.task.diversity if diversity is None else diversity
         k_main, k_pool, k_ood = jax.random.split(key, 3)
-        sets = [(taus, k_main)] + ([(pool[:n_pool], k_pool)] if n_pool else [])
-        sets += [(taus_ood, k_ood)] if taus_ood is not None else []
-        # each row's lifetime key: the first of two split from the row key
-        keys = [jax.vmap(lambda k: jax.random.split(k)[0])(jax.random.split(k, r.shape[0]))
-                for r, k in sets]
-        rows = jnp.concatenate([r for r, _ in sets])
-        row_keys = jnp.concatenate(keys)
-        n_rows, n = rows.shape[0], taus.shape[0]
-        # the reference policies play the first episode of each held-out row's lifetime, from
-        # its reset key (common random numbers); they run K episodes in the same call, of which
-        # the first is used (K x the env steps of a one-episode program, one compile less)
-        ref_thetas = jax.vmap(random_theta)(jax.random.split(jax.random.fold_in(k_main, 1),
-                                                              n * n_ref))
-        thetas = jnp.concatenate([jnp.broadcast_to(theta, (n_rows, theta.shape[-1])),
-                                  ref_thetas])
-        returns, final = lifetimes(thetas, jnp.concatenate([rows, jnp.repeat(taus, n_ref, 0)]),
-                                   jnp.concatenate([row_keys, jnp.repeat(keys[0], n_ref, 0)]))
-        refs = returns[n_rows:, 0].reshape(n, n_ref)  # [n, R]
-        final = jax.tree.map(lambda x: x[:n_rows], final)
-
-        def matrix_of(lo, hi, cols):
-            traj = jax.tree.map(lambda x: x[lo:hi], final)
-            # row a: its recorded last episode scored under each of its columns (no rerun)
-            return jax.vmap(lambda tr, cs: jax.vmap(fam.score, (None, 0))(tr, cs))(traj, cols)
-
-        curves = returns[:n]  # [n, K]
-        matrix = matrix_of(0, n, columns(taus, diversity))
-        # update alignment needs a phi: NaN here (no step ever moves)
-        out = heldout_metrics(curves, matrix, refs, jnp.full((), jnp.nan, jnp.float32))
-        lo = n
-        if n_pool:
-            prow = pool[:n_pool]
-            pool_matrix = matrix_of(lo, lo + n_pool, jnp.broadcast_to(prow, (n_pool, *prow.shape)))
-            lo += n_pool
-            out.update(pool_metrics(pool_matrix, diversity))
-        if taus_ood is not None:
-            oc = returns[lo:lo + taus_ood.shape[0]]
-            om = matrix_of(lo, lo + taus_ood.shape[0], columns(taus_ood, diversity))
-            out.update(ood_metrics(oc, om, nearest_column(meta, taus_ood.shape[0])))
-        return out
+        sets = [("heldout", taus, k_main)] + ([("pool", pool[:n_pool], k_pool)] if n_pool else [])
+        sets += [("ood", taus_ood, k_ood)] if taus_ood is not None else []
+        returns, final, refs = _behaviour_lifetimes(given, theta, sets, n_ref, k_main)
+        return _behaviour_metrics(meta, sets, returns, final, refs, columns, diversity)
 
     return measure
+
+
+def _behaviour_env_steps(meta) -> int:
+    """Env steps of one behaviour measurement of one theta: per held-out task the lifetime and
+    R reference policies (K-episode lifetimes of which the first episode is read; the matrix
+    re-scores the recorded last episode: no env steps); per pool or out-of-distribution row a
+    lifetime."""
+    cfg, lr = meta.cfg, meta.learner
+    ms = cfg.measure
+    rows = ms.heldout_tasks * (1 + ms.reference_samples) * lr.K
+    rows += ms.pool_tasks * lr.K
+    if cfg.task.train_region != "none":
+        rows += ms.heldout_tasks * lr.K  # the out-of-distribution rows
+    return rows * lr.T
+
+
+class Measurement(NamedTuple):
+    """A measurement program: ``build(meta, learner_evaluate) -> fn(theta, key, diversity)``
+    (:func:`make_measure`) and ``env_steps(meta)``, the env steps of one call on one theta."""
+
+    build: Callable
+    env_steps: Callable
+
+
+MEASUREMENTS = {"phi": Measurement(make_measure_phi, _phi_env_steps),
+                "behaviour": Measurement(make_measure_rl2, _behaviour_env_steps)}
+"""The measurement programs by ``learner.measurement``."""
+
+
+def measure_env_steps(meta) -> int:
+    """Env steps of one :func:`make_measure` call on one theta (rollouts counted, not
+    physics), as the learner's measurement counts them."""
+    return MEASUREMENTS[meta.learner.measurement].env_steps(meta)
 
 
 def measure_theta(meta, theta, key=None, diversity=None):

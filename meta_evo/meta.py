@@ -28,7 +28,7 @@ from meta_evo.kernels.selection import (
     elite_fraction_for_intensity,
     truncation_weights,
 )
-from meta_evo.learners import make_learner, make_lifetime
+from meta_evo.learners import make_learner
 from meta_evo.strategies import TELL_SIGN, make_strategy
 from meta_evo.tasks import make_family
 
@@ -108,28 +108,19 @@ class Meta:
                                     episode_length=t.episode_length)
         self.evaluate = (self.family.make_evaluator(self.agent, t.episode_length)
                          if evaluate is None else evaluate)
-        # rl2 has no phi: its lifetime is K episodes in the env, scored by its last one
-        self.rl2 = self.learner.name == "rl2"
         self.last_half = lcfg.fitness == "last_half" and self.learner.num_candidates > 0
-        if lifetime is not None:
-            self.lifetime = lifetime
-        else:
-            self.lifetime = (self.learner.lifetime_returns if self.rl2 else
-                             make_lifetime(self.learner, self.evaluate,
-                                           record_curve=self.last_half))
+        # the learner builds its meta-fitness lifetime and scores it (learners.base.Learner)
+        self.lifetime = (self.learner.fitness_lifetime(self.evaluate, record_curve=self.last_half)
+                         if lifetime is None else lifetime)
         self.pool = self.family.train_pool(t.task_seed, t.train_region, t.outside_share)
         self.theta_size = self.learner.theta_size
         self.population = m.population
         self.strategy, self.es_params = make_strategy(m.strategy, m.population,
                                                       self.theta_size, m.sigma, m.antithetic)
         self.sign = TELL_SIGN[m.strategy]
-        k, p = self.learner.lifetime, self.learner.num_candidates
-        per_task = (k * p if p else 0) + t.eval_episodes
-        self.env_steps_per_generation = m.population * t.tasks_per_member * per_task * (
-            t.episode_length if self.family.name != "analytic" else 1)
-        if self.rl2:  # K episodes of T steps a lifetime, no separate evaluation rollouts
-            self.env_steps_per_generation = (m.population * t.tasks_per_member
-                                             * self.learner.K * self.learner.T)
+        steps = t.episode_length if self.family.name != "analytic" else 1
+        self.env_steps_per_generation = m.population * t.tasks_per_member * (
+            self.learner.lifetime_env_steps(t.eval_episodes, steps))
 
     def rebuild(self, **parts) -> Meta:
         """A new ``Meta`` of the same config, arm and parts, with ``parts`` replaced."""
@@ -139,24 +130,15 @@ class Meta:
     # --- one member, one generation -------------------------------------------------------------
     def score(self, theta, tau, key, tau_fb=None):
         """Fitness of one lifetime on ``tau`` (``tau_fb``: the task whose returns a
-        ``shuffled`` learner is told): ``(R [], inner_nan [])``. ``R`` is the return of
-        ``phi_K`` (``learner.fitness: final``) or the mean return of the proposals
-        ``phi_k, k >= K // 2`` (``last_half``), each over ``task.eval_episodes`` rollouts.
-        For ``rl2`` it is the own-task return of the lifetime's last episode (``returns[-1]``;
-        no rerun, ``eval_episodes`` is not used) and ``inner_nan`` its non-finite episodes."""
-        if self.rl2:
-            out = self.lifetime(theta, tau, key, tau_fb)
-            return out["returns"][-1], out["nan"]
-        k_life, k_eval = jax.random.split(key)
-        phi_k, aux = self.lifetime(theta, tau, k_life, tau_fb)
-        keys = jax.random.split(k_eval, self.cfg.task.eval_episodes)
-        if self.last_half:
-            phis = aux["phis"][self.learner.lifetime // 2:]  # [K - K//2 + 1, D_phi]
-            rets = jax.vmap(lambda k: jax.vmap(self.evaluate, (0, None, None))(phis, tau, k))(
-                keys)
-        else:
-            rets = jax.vmap(self.evaluate, (None, None, 0))(phi_k, tau, keys)
-        return jnp.mean(rets), aux["nan"]
+        ``shuffled`` learner is told): ``(R [], inner_nan [])``, scored by the learner
+        (``learner.fitness_score``). ``R`` is the return of ``phi_K`` (``learner.fitness:
+        final``) or the mean return of the proposals ``phi_k, k >= K // 2`` (``last_half``),
+        each over ``task.eval_episodes`` rollouts. For ``rl2`` it is the own-task return of the
+        lifetime's last episode (``returns[-1]``; no rerun, ``eval_episodes`` is not used) and
+        ``inner_nan`` its non-finite episodes."""
+        return self.learner.fitness_score(self.lifetime, self.evaluate, theta, tau, key, tau_fb,
+                                          eval_episodes=self.cfg.task.eval_episodes,
+                                          last_half=self.last_half)
 
     def fitness(self, thetas, key, diversity):
         """Fitness ``[M]`` (mean over training tasks) and the inner NaN count ``[]``.

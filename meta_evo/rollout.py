@@ -2,9 +2,9 @@
 
 ``rollout(meta, theta, task, key)`` returns a :class:`Rollout`: the learner's proposals, the
 returns it was shown, its hidden state at every step and the own-task return of each proposal.
-It runs the learner's own lifetime function (``make_lifetime(..., trace=True)``, or
-``RL2.trace``), with the same keys and float operations as the lifetime meta-fitness and the
-measurement run, so the last proposal is the ``phi_K`` they score.
+It runs the learner's own lifetime function (its ``trace_program``: ``make_lifetime(...,
+trace=True)``, or ``RL2.trace``), with the same keys and float operations as the lifetime
+meta-fitness and the measurement run, so the last proposal is the ``phi_K`` they score.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from meta_evo.learners import make_lifetime
 
 
 @dataclass
@@ -50,23 +48,11 @@ _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _program(meta):
-    """The jitted ``fn(theta, task, key, tau_fb) -> dict`` of ``meta`` (built once per Meta)."""
+    """The jitted ``fn(theta, task, key, tau_fb) -> dict`` of ``meta`` (built once per Meta):
+    the learner's ``trace_program``, keyed by the fields of :class:`Rollout`."""
     if meta in _PROGRAMS:
         return _PROGRAMS[meta]
-    if meta.rl2:
-        fn = jax.jit(meta.learner.trace)
-    else:
-        life = make_lifetime(meta.learner, meta.evaluate, trace=True)
-        episodes = meta.cfg.task.eval_episodes
-
-        def fn(theta, task, key, tau_fb):
-            k_life, k_eval = jax.random.split(key)
-            _, aux = life(theta, task, k_life, tau_fb)
-            keys = jax.random.split(k_eval, episodes)
-            rets = jax.vmap(lambda k: jax.vmap(meta.evaluate, (0, None, None))(
-                aux["phis"], task, k))(keys)
-            return {**aux, "returns": jnp.mean(rets, axis=0)}
-        fn = jax.jit(fn)
+    fn = jax.jit(meta.learner.trace_program(meta.evaluate, meta.cfg.task.eval_episodes))
     _PROGRAMS[meta] = fn
     return fn
 
@@ -87,12 +73,7 @@ def rollout(meta, theta, task, key=0, tau_fb=None) -> Rollout:
     task = jnp.asarray(task, jnp.float32)
     fb = task if tau_fb is None else jnp.asarray(tau_fb, jnp.float32)
     out = jax.device_get(_program(meta)(theta, task, _as_key(key), fb))
-    if meta.rl2:
-        return Rollout(learner="rl2", task=np.asarray(task), proposals=out["actions"],
-                       returns=out["returns"], shown=out["fed"], hidden=out["hidden"])
-    states = out["states"]
+    states = out.pop("states")  # the learner state (a dataclass), or {} (rl2 has none)
     fields = ({f.name: np.asarray(getattr(states, f.name)) for f in dataclasses.fields(states)}
               if dataclasses.is_dataclass(states) else {})
-    return Rollout(learner=meta.learner.name, task=np.asarray(task), proposals=out["phis"],
-                   returns=out["returns"], shown=out["shown"], hidden=fields.get("h"),
-                   candidates=out["candidates"], states=fields)
+    return Rollout(learner=meta.learner.name, task=np.asarray(task), states=fields, **out)

@@ -69,7 +69,7 @@ def _rl2(c, agent, *, phi_init, family, episode_length):
                          "(make_learner(..., family=, episode_length=))")
     # RL2 checks the family (Brax only) and the reward channel, naming the key
     return RL2(family, lifetime=c.lifetime, episode_length=episode_length, hidden=c.hidden,
-               reward=getattr(c, "reward", "given"))
+               reward=c.reward)
 
 
 LEARNERS.register(
@@ -113,7 +113,7 @@ def make_learner(learner_cfg, agent, agent_cfg=None, *, family=None,
     lifetime is ``learner.lifetime`` episodes and its GRU has ``learner.hidden`` units.
     """
     entry = LEARNERS.entry(learner_cfg.kind)
-    reward = getattr(learner_cfg, "reward", "given")
+    reward = learner_cfg.reward
     if reward not in REWARD_CHANNELS:
         raise ValueError(f"learner.reward: unknown reward channel {reward!r}")
     phi_init = default_phi_init(agent) if agent_cfg is not None else None

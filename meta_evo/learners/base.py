@@ -50,6 +50,8 @@ class Learner:
     name: str = ""
     num_candidates: int = 0  # P; 0 means the learner never evaluates during its lifetime
     reward: str = "given"  # the reward channel, see make_lifetime (set by make_learner)
+    # the program that measures it: a key of meta_evo.measure.MEASUREMENTS
+    measurement: str = "phi"
 
     def __init__(self, agent, lifetime: int):
         self.agent = agent
@@ -87,6 +89,73 @@ class Learner:
         it alone knows how a control embeds in it (a sweep then measures the control arm
         through the learner arm's compiled program)."""
         return None
+
+    # --- what the engine asks of a learner (RL2 answers the same questions its own way) ---------
+    def fitness_lifetime(self, evaluate, record_curve: bool = False):
+        """The lifetime meta-fitness runs: ``make_lifetime(self, evaluate, record_curve=...)``,
+        ``fn(theta, tau, key, tau_fb) -> (phi_K, aux)`` (``record_curve``: ``aux["phis"]``)."""
+        return make_lifetime(self, evaluate, record_curve=record_curve)
+
+    def fitness_score(self, lifetime, evaluate, theta, tau, key, tau_fb, *, eval_episodes: int,
+                      last_half: bool):
+        """Fitness of one ``lifetime`` (from :meth:`fitness_lifetime`) of ``theta`` on ``tau``:
+        ``(R [], inner_nan [])``. ``R`` is the return of ``phi_K`` or, with ``last_half``, the
+        mean return of the proposals ``phi_k, k >= K // 2``, each over ``eval_episodes``
+        rollouts of ``evaluate``."""
+        k_life, k_eval = jax.random.split(key)
+        phi_k, aux = lifetime(theta, tau, k_life, tau_fb)
+        keys = jax.random.split(k_eval, eval_episodes)
+        if last_half:
+            phis = aux["phis"][self.lifetime // 2:]  # [K - K//2 + 1, D_phi]
+            rets = jax.vmap(lambda k: jax.vmap(evaluate, (0, None, None))(phis, tau, k))(keys)
+        else:
+            rets = jax.vmap(evaluate, (None, None, 0))(phi_k, tau, keys)
+        return jnp.mean(rets), aux["nan"]
+
+    def lifetime_env_steps(self, eval_episodes: int, episode_steps: int) -> int:
+        """Env steps of one lifetime on one task and its fitness evaluation: K updates of P
+        candidates and ``eval_episodes`` rollouts, each of ``episode_steps`` steps."""
+        k, p = self.lifetime, self.num_candidates
+        return ((k * p if p else 0) + eval_episodes) * episode_steps
+
+    def rollout_bytes(self, state_bytes: int) -> int:
+        """Device bytes of one rollout alive, given one env state's: the state alone."""
+        return state_bytes
+
+    def rollouts_alive(self, cfg) -> int:
+        """The most rollouts alive at once in evolution or in a measurement (the larger):
+        every candidate (or evaluation episode) of every member and training task; per held-out
+        task, the lifetime curve, alignment probes, reference draws or matrix columns."""
+        t, ms = cfg.task, cfg.measure
+        k, p = self.lifetime, self.num_candidates
+        evo = cfg.meta.population * t.tasks_per_member * max(p, t.eval_episodes)
+        n_cols = ms.heldout_tasks + (1 if ms.proxies else 0)
+        meas = ms.heldout_tasks * max(p, k * ms.alignment_samples, ms.reference_samples, n_cols,
+                                      k + 1)
+        return max(evo, meas)
+
+    def trace_program(self, evaluate, eval_episodes: int):
+        """``fn(theta, task, key, tau_fb) -> dict`` for inspection (:mod:`meta_evo.rollout`),
+        keyed by :class:`~meta_evo.rollout.Rollout`'s fields: ``proposals [K+1, D_phi]``
+        (phi_0..phi_K), ``returns [K+1]`` (each proposal's own-task return over
+        ``eval_episodes`` rollouts), ``shown [K, P]``, ``candidates [K, P, D_phi]``, ``states``
+        (the learner state, every leaf ``[K+1, ...]``) and ``hidden`` (its ``h``, or None).
+        The lifetime is ``make_lifetime(..., trace=True)``: the keys and float operations of
+        the meta-fitness and the measurement."""
+        life = make_lifetime(self, evaluate, trace=True)
+
+        def fn(theta, task, key, tau_fb):
+            k_life, k_eval = jax.random.split(key)
+            _, aux = life(theta, task, k_life, tau_fb)
+            keys = jax.random.split(k_eval, eval_episodes)
+            rets = jax.vmap(lambda k: jax.vmap(evaluate, (0, None, None))(
+                aux["phis"], task, k))(keys)
+            states = aux["states"]
+            return {"proposals": aux["phis"], "returns": jnp.mean(rets, axis=0),
+                    "shown": aux["shown"], "candidates": aux["candidates"],
+                    "hidden": getattr(states, "h", None), "states": states}
+
+        return fn
 
 
 def make_lifetime(learner: Learner, evaluate, record_curve: bool = False,

@@ -37,6 +37,8 @@ normalized: the raw observation and per-step reward (reacher: about -0.4..0 a st
 
 from __future__ import annotations
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -86,11 +88,19 @@ class RL2:
     - ``lifetime_returns(theta, tau, key, tau_fb=None) -> dict(returns [K], nan)``: the same
       without ``final`` (nothing recorded; the meta-fitness path).
     - ``K``, ``T`` (static ints), ``reward`` (the channel), ``describe(theta)``.
+
+    It answers what the engine asks of every learner (``learners.base.Learner``) its own way:
+    the meta-fitness lifetime is ``lifetime_returns``, scored by its last episode; a lifetime
+    is K episodes of T steps, with no separate evaluation; a rollout alive carries the recorded
+    last episode; it is measured from behaviour (``measurement = "behaviour"``:
+    ``meta_evo.measure.make_measure_rl2``) against random policies of the same network
+    (``random_theta``).
     """
 
     name = "rl2"
     num_candidates = 0  # it never evaluates a parameter vector: it acts
     phi_size = 0  # no phi (memory estimates that size phi batches read this)
+    measurement = "behaviour"  # no phi: measured from its episodes (meta_evo.measure)
 
     def __init__(self, family: BraxFamily, lifetime: int, episode_length: int, hidden: int = 32,
                  reward: str = "given"):
@@ -134,6 +144,17 @@ class RL2:
         norm = jnp.sqrt(jnp.sum(jnp.square(out["kernel"])) + jnp.sum(jnp.square(out["bias"])))
         return {"out_norm": norm}
 
+    def random_theta(self, key: jax.Array) -> jax.Array:
+        """A random policy of the same network (the measurement's reference policies): GRU
+        weights drawn as ``init_theta`` draws them, the output layer (zero at meta-init, so
+        every action would be 0) drawn lecun-normal as flax's Dense initializer does, bias 0."""
+        k_net, k_out = jax.random.split(key)
+        params = self.unravel(self.init_theta(k_net))
+        out = params["params"]["out"]
+        kernel = nn.initializers.lecun_normal()(k_out, out["kernel"].shape, out["kernel"].dtype)
+        params = {**params, "params": {**params["params"], "out": {**out, "kernel": kernel}}}
+        return ravel_pytree(params)[0]
+
     def init_carry(self) -> PolicyCarry:
         return PolicyCarry(h=jnp.zeros(self.hidden), action=jnp.zeros(self.action_size),
                            reward=jnp.zeros(()), start=jnp.ones(()))
@@ -151,6 +172,48 @@ class RL2:
         records of every step cost a quarter of the throughput on CPU (reacher, 512 lifetimes:
         169k against 225k env steps/s)."""
         return self._run(theta, tau, key, tau_fb, record=False)
+
+    # --- what the engine asks of every learner (learners.base.Learner) -------------------------
+    def fitness_lifetime(self, evaluate=None, record_curve: bool = False):
+        """The meta-fitness lifetime: :meth:`lifetime_returns` (it acts: no ``evaluate``)."""
+        return self.lifetime_returns
+
+    def fitness_score(self, lifetime, evaluate, theta, tau, key, tau_fb, *, eval_episodes=None,
+                      last_half: bool = False):
+        """The own-task return of the lifetime's last episode (``returns[-1]``; no rerun,
+        ``eval_episodes`` is not used) and its non-finite episodes: ``(R [], nan [])``."""
+        out = lifetime(theta, tau, key, tau_fb)
+        return out["returns"][-1], out["nan"]
+
+    def lifetime_env_steps(self, eval_episodes: int, episode_steps: int) -> int:
+        """K episodes of T steps a lifetime, no separate evaluation rollouts."""
+        return self.K * self.T
+
+    def rollout_bytes(self, state_bytes: int) -> int:
+        """One env state plus the recorded last episode it carries: (T+1) light state records,
+        the actions and the alive mask."""
+        rec = sum(math.prod(x.shape) * jnp.dtype(x.dtype).itemsize
+                  for x in jax.tree.leaves(self._record_shape))
+        return state_bytes + (self.T + 1) * rec + 4 * self.T * (self.action_size + 1)
+
+    def rollouts_alive(self, cfg) -> int:
+        """One env a lifetime: a member's training tasks, or a measurement's n held-out
+        lifetimes with R reference policies each and the pool rows (the larger)."""
+        ms = cfg.measure
+        evo = cfg.meta.population * cfg.task.tasks_per_member
+        meas = ms.heldout_tasks * (1 + ms.reference_samples) + ms.pool_tasks
+        return max(evo, meas)
+
+    def trace_program(self, evaluate=None, eval_episodes=None):
+        """:meth:`trace` keyed by :class:`~meta_evo.rollout.Rollout`'s fields: ``proposals``
+        its actions ``[K, T, A]``, ``returns [K]``, ``shown [K, T]`` (the fed rewards),
+        ``hidden [K, T, H]``; no candidates, no learner state."""
+        def fn(theta, task, key, tau_fb):
+            out = self.trace(theta, task, key, tau_fb)
+            return {"proposals": out["actions"], "returns": out["returns"], "shown": out["fed"],
+                    "hidden": out["hidden"], "candidates": None, "states": {}}
+
+        return fn
 
     def trace(self, theta: jax.Array, tau: jax.Array, key: jax.Array,
               tau_fb: jax.Array | None = None):
