@@ -213,7 +213,7 @@ def analyze(run_dir: str | Path, steps: list[int] | None = None, *, progress: bo
         "scalars": scalars,
         "heldout_tasks": cfg.measure.heldout_tasks,
         "proxy_names": proxies,
-        "train_region": getattr(cfg.task, "train_region", "none"),
+        "train_region": cfg.task.train_region,
         "diversity": int(cfg.task.diversity),
         "regimes": regimes,
         "which_objective": outcomes,
@@ -333,7 +333,7 @@ def classify_checkpoints(meta, gens: list[int], out: dict):
         extra = out["matrix"].shape[-1] - out["matrix"].shape[-2]
         names = names[:extra] + [f"proxy {k}" for k in range(len(names), extra)]
     regimes = checkpoint_regimes(gens, out) if has_regime_inputs(out) else None
-    region = getattr(meta.cfg.task, "train_region", "none")
+    region = meta.cfg.task.train_region
     outcomes = (checkpoint_outcomes(gens, out, names)
                 if region != "none" and has_objective_inputs(out) else None)
     return regimes, outcomes, names

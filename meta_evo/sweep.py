@@ -444,20 +444,10 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
     Returns a :class:`SweepResult`; with ``out`` the run directory holds ``config.yaml``,
     ``report.json``, ``report.md``, ``sweep.npz`` and the PNG plots.
     """
-    from meta_evo.config import write_config
-    from meta_evo.rundir.layout import create
-
     eigen_off = cpu_workaround()
     maybe_initialize_distributed()  # multi-host when the environment asks; before any JAX work
     writer = is_writer()  # process 0 writes the run directory; every process computes
-    if resume_dir is not None:
-        out_dir = Path(resume_dir)
-    else:
-        out_dir = create(out, "sweep") if out is not None and writer else None
-        if out_dir is not None:
-            write_config(out_dir, cfg)
-        barrier("meta-evo run directory")  # created before any other process looks at it
-        out_dir = Path(out) if out is not None else None
+    out_dir = _sweep_dir(cfg, out, resume_dir, writer)
     show = (cfg.log.progress if progress is None else progress) and writer
     t0, c0 = time.perf_counter(), time.process_time()
     grid = make_grid(cfg)
@@ -484,21 +474,40 @@ def sweep(cfg: Config, out: str | Path | None = None, *, progress: bool | None =
                           resumed=resume_dir is not None)
         if out_dir is not None and writer:
             save_arrays(out_dir / "sweep.npz", res)
-        report = report and writer  # the others computed the same arrays; one report
-        if report:
-            from meta_evo.config import dump_config
-            from meta_evo.report import build_report, write_report
-
-            res.report = build_report(res)
-            res.report["cpu_s"] = round(time.process_time() - c0, 1)
-            res.report["platform"]["xla_flags"] = os.environ.get("XLA_FLAGS", "")
-            res.report["platform"]["device_count"] = devices  # the devices of the grid axis
-            res.report["platform"]["process_count"] = process_count()
-            res.report["platform"]["cpu_multi_thread_eigen_off"] = eigen_off
-            if out_dir is not None:
-                write_report(out_dir, res.report)
-            track_sweep_report(tracker, res.report, out_dir, dump_config(cfg))
+        if report and writer:  # the others computed the same arrays; one report
+            _report(res, tracker, c0, eigen_off)
     return res
+
+
+def _sweep_dir(cfg: Config, out, resume_dir, writer: bool) -> Path | None:
+    """The sweep's run directory: the one resumed, or ``out`` created (by the writer, with its
+    manifest and config) before any other process looks at it; None without one."""
+    if resume_dir is not None:
+        return Path(resume_dir)
+    from meta_evo.config import write_config
+    from meta_evo.rundir.layout import create
+
+    if out is not None and writer:
+        write_config(create(out, "sweep"), cfg)
+    barrier("meta-evo run directory")
+    return Path(out) if out is not None else None
+
+
+def _report(res: SweepResult, tracker, c0: float, eigen_off: bool) -> None:
+    """Build the report (with what only this process knows: the CPU time since ``c0``, the XLA
+    flags, the devices), write it into the run directory and hand it to the trackers."""
+    from meta_evo.config import dump_config
+    from meta_evo.report import build_report, write_report
+
+    res.report = build_report(res)
+    res.report["cpu_s"] = round(time.process_time() - c0, 1)
+    res.report["platform"]["xla_flags"] = os.environ.get("XLA_FLAGS", "")
+    res.report["platform"]["device_count"] = res.devices  # the devices of the grid axis
+    res.report["platform"]["process_count"] = process_count()
+    res.report["platform"]["cpu_multi_thread_eigen_off"] = eigen_off
+    if res.out_dir is not None:
+        write_report(res.out_dir, res.report)
+    track_sweep_report(tracker, res.report, res.out_dir, dump_config(res.cfg))
 
 
 def save_arrays(path: Path, res: SweepResult) -> None:

@@ -48,7 +48,7 @@ def swept(cfg, tmp_path_factory):
 
 def test_meta_counts_rl2(cfg):
     meta = Meta(cfg)
-    assert meta.rl2 and meta.learner.name == "rl2" and meta.learner.K == K
+    assert meta.learner.measurement == "behaviour" and meta.learner.K == K
     assert meta.learner.theta_size == meta.theta_size
     # K episodes of T steps a lifetime, no evaluation rollouts
     assert meta.env_steps_per_generation == M * TASKS * K * T

@@ -140,7 +140,7 @@ def regimes_report(res) -> dict | None:
     return regimes_section(final_measures(res), arm_labels(res), res.grid,
                            sw.intensities, sw.diversities, primary=primary,
                            primary_values={a: v for a, v in pv.items() if v is not None},
-                           pool_tasks=getattr(cfg.measure, "pool_tasks", None))
+                           pool_tasks=cfg.measure.pool_tasks)
 
 
 def objective_report(res, tests: list[dict]) -> dict | None:
@@ -303,7 +303,7 @@ def build_report(res) -> dict:
         "points": _points(res),
         "env_steps": int(res.env_steps),
         "wall_s": round(res.wall_s, 2),
-        "resumed": bool(getattr(res, "resumed", False)),
+        "resumed": bool(res.resumed),
         "timings": timings,
         "versions": versions(),
         "platform": platform_info(),

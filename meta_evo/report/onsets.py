@@ -51,7 +51,7 @@ def identical_arms(res, d: int) -> bool:
     if control is None or d != 1:
         return False
     a, c = res.arms[learner], res.arms[control]
-    return getattr(c, "reward", None) == "shuffled" and a.learner == c.learner
+    return c.reward == "shuffled" and a.learner == c.learner
 
 
 def not_tested(res) -> list[dict]:
