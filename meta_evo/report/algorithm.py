@@ -38,6 +38,7 @@ from meta_evo.report.common import (
     join_and,
     p_text,
     py,
+    rows_at,
     task_count,
 )
 from meta_evo.report.stats import ci_cell, holm, paired
@@ -220,19 +221,14 @@ def _table(sec: dict, i: float) -> list[str]:
     lines = [f"### i = {i:g}", "",
              "| training tasks | arm | to task | to pool-Bayes | to prior-Bayes | gap | "
              "pool- to prior-Bayes | p | p (Holm) |", "|---|---|---|---|---|---|---|---|---|"]
-    for d in sec["task_counts"]:
-        for a in sec["arms"]:
-            r = next((x for x in sec["rows"] if x["arm"] == a and x["intensity"] == i
-                      and x["diversity"] == d), None)
-            if r is None:
-                continue
-            t = r["test"]
-            tested = (f"{p_text(t['p'])} | {p_text(t['p_holm'])}{' *' if t['passes'] else ''}"
-                      if t else "baseline | —")
-            lines.append(f"| {r['task_count']} | {r['label']} | {_f(r['dist_task'])} | "
-                         f"{_f(r['dist_pool_bayes'])} | {_f(r['dist_prior_bayes'])} | "
-                         f"{_f(r['bayes_pool_gap'])} | {_f(r['dist_bayes_refs'])} | "
-                         f"{tested} |")
+    for _, r in rows_at(sec, i):
+        t = r["test"]
+        tested = (f"{p_text(t['p'])} | {p_text(t['p_holm'])}{' *' if t['passes'] else ''}"
+                  if t else "baseline | —")
+        lines.append(f"| {r['task_count']} | {r['label']} | {_f(r['dist_task'])} | "
+                     f"{_f(r['dist_pool_bayes'])} | {_f(r['dist_prior_bayes'])} | "
+                     f"{_f(r['bayes_pool_gap'])} | {_f(r['dist_bayes_refs'])} | "
+                     f"{tested} |")
     return lines + [""]
 
 

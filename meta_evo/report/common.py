@@ -138,3 +138,14 @@ def onset_text(o: dict) -> str:
     if not o["found"]:
         return "none in range"
     return f"onset at i = {o['onset']:.2f} (p {o['p']:.2g}; stability {interval_text(o)})"
+
+
+def rows_at(sec: dict, i: float):
+    """``(task count, row)`` of a per-level section at intensity ``i``: per task count, each
+    arm in order; a missing row is skipped."""
+    for d in sec["task_counts"]:
+        for a in sec["arms"]:
+            r = next((x for x in sec["rows"] if x["arm"] == a and x["intensity"] == i
+                      and x["diversity"] == d), None)
+            if r is not None:
+                yield d, r

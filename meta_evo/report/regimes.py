@@ -31,6 +31,7 @@ from meta_evo.report.common import (
     diversity_label,
     join_and,
     py,
+    rows_at,
     task_count,
 )
 from meta_evo.report.result_arrays import grid_levels, select
@@ -221,18 +222,13 @@ def _table(sec: dict, i: float) -> list[str]:
     lines = [f"### i = {i:g}", "",
              "| training tasks | arm | pool accuracy (chance) | held-out accuracy "
              "(chance) | pool S | held-out S | regimes |", "|---|---|---|---|---|---|---|"]
-    for d in sec["task_counts"]:
-        for a in sec["arms"]:
-            r = next((x for x in sec["rows"] if x["arm"] == a and x["intensity"] == i
-                      and x["diversity"] == d), None)
-            if r is None:
-                continue
-            lines.append(
-                f"| {diversity_label(d, 'count')} | {r['label']} | "
-                f"{cell_text(r['pool_accuracy'])} ({r['pool_chance']:.2f}) | "
-                f"{cell_text(r['heldout_accuracy'])} ({r['heldout_chance']:.2f}) | "
-                f"{cell_text(r['pool_sensitivity'])} | {cell_text(r['heldout_sensitivity'])} | "
-                f"{share_text(r['counts'], REGIME_SHORT, r['modal'])} |")
+    for d, r in rows_at(sec, i):
+        lines.append(
+            f"| {diversity_label(d, 'count')} | {r['label']} | "
+            f"{cell_text(r['pool_accuracy'])} ({r['pool_chance']:.2f}) | "
+            f"{cell_text(r['heldout_accuracy'])} ({r['heldout_chance']:.2f}) | "
+            f"{cell_text(r['pool_sensitivity'])} | {cell_text(r['heldout_sensitivity'])} | "
+            f"{share_text(r['counts'], REGIME_SHORT, r['modal'])} |")
     return lines + [""]
 
 
