@@ -30,6 +30,8 @@ def test_installed_tree_has_meta_evo_kernels_and_no_top_level_kernels(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(src)], check=True, cwd=tmp_path)
     assert (target / "meta_evo" / "kernels" / "power.py").is_file()
+    assert (target / "meta_evo" / "configs" / "sweep_default.yaml").is_file()  # the defaults
+    assert (target / "meta_evo" / "rundir" / "store.py").is_file()
     assert not (target / "kernels").exists()
     probe = ("import importlib.util, meta_evo.kernels as k; "
              "print(k.__file__); print(importlib.util.find_spec('kernels'))")
