@@ -786,7 +786,7 @@ def main(argv=None):
     if args.plot:
         plot_scaling(json.loads(Path(args.plot).read_text()), Path(args.plot).with_suffix(".png"))
         return
-    from meta_evo.engine import maybe_initialize_distributed
+    from meta_evo.distributed import maybe_initialize_distributed
     maybe_initialize_distributed()  # multi-host when JAX_COORDINATOR_ADDRESS etc. ask for it
     if args.cache:
         jax.config.update("jax_compilation_cache_dir", args.cache)

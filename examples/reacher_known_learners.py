@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from meta_evo import api
+from meta_evo.compilation_cache import enable_compilation_cache
 from meta_evo.config import load_config
 from meta_evo.measure import SCALARS, make_measure
 from meta_evo.meta import Meta
@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("overrides", nargs="*")
     ns = ap.parse_args()
-    api.enable_compilation_cache()
+    enable_compilation_cache()
     cfg = load_config(None, ["measure.heldout_tasks=6", *ns.overrides])
     rows = {}
     es = Meta(cfg, "es")

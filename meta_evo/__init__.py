@@ -38,9 +38,12 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):  # lazy: importing meta_evo stays cheap (no brax import) for the CLI
-    if name in ("run", "enable_compilation_cache", "resume"):
-        from meta_evo import api
-        return getattr(api, name)
+    if name in ("run", "resume"):
+        from meta_evo import single_run
+        return getattr(single_run, name)
+    if name == "enable_compilation_cache":
+        from meta_evo.compilation_cache import enable_compilation_cache
+        return enable_compilation_cache
     if name in ("analyze", "load_run"):
         from meta_evo import analysis
         return getattr(analysis, name)

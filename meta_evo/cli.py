@@ -285,11 +285,13 @@ def _cmd_run(ns, config, overrides) -> int:
     cfg = load_config(config, overrides, default="quickstart")
     if ns.dry_run:
         return _dry_run(cfg, "run", ns.out)
-    from meta_evo import api
+    from meta_evo import single_run
+    from meta_evo.compilation_cache import enable_compilation_cache
     from meta_evo.rundir.layout import default_out
 
-    api.enable_compilation_cache()
-    res = api.run(cfg, ns.out or default_out(cfg.task.family, "run"), progress=not ns.quiet)
+    enable_compilation_cache()
+    res = single_run.run(cfg, ns.out or default_out(cfg.task.family, "run"),
+                         progress=not ns.quiet)
     if res.interrupted is not None:  # checkpoint saved, message printed
         return res.exit_code
     s = res.summary
@@ -302,12 +304,13 @@ def _cmd_run(ns, config, overrides) -> int:
 
 def _cmd_resume(ns, config, overrides) -> int:
     """``resume``: a run, a sweep or a sweep of child sweeps, by what the directory holds."""
-    from meta_evo import api
+    from meta_evo import single_run
+    from meta_evo.compilation_cache import enable_compilation_cache
     from meta_evo.config import read_run_config
     from meta_evo.rundir.layout import kind_of
     from meta_evo.rundir.signals import Signals
 
-    api.enable_compilation_cache()
+    enable_compilation_cache()
     run_dir = Path(ns.run_dir)
     kind = kind_of(run_dir)
     if kind == "regions":
@@ -328,7 +331,7 @@ def _cmd_resume(ns, config, overrides) -> int:
         print(f"sweep finished: {res.out_dir}  {res.grid.size} grid points x "
               f"{len(res.arms)} arms  report: {res.out_dir / 'report.md'}")
         return 0
-    res = api.resume(run_dir, progress=not ns.quiet)
+    res = single_run.resume(run_dir, progress=not ns.quiet)
     if res.interrupted is not None:
         return res.exit_code
     s = res.summary
@@ -344,10 +347,10 @@ def _cmd_resume(ns, config, overrides) -> int:
 
 def _cmd_analyze(ns, config, overrides) -> int:
     """``analyze``: the kernels over a run's saved generations."""
-    from meta_evo import api
     from meta_evo.analysis import analyze
+    from meta_evo.compilation_cache import enable_compilation_cache
 
-    api.enable_compilation_cache()
+    enable_compilation_cache()
     run_dir, steps = _analyze_args(ns)
     res = analyze(run_dir, steps=steps, progress=not ns.quiet, reference=ns.reference)
     print(f"analysis written: {res['path']}  generations {res['generations']}  "
@@ -373,10 +376,10 @@ def _cmd_sweep(ns, config, overrides) -> int:
     if process_count() > 1 and not ns.out:  # default_out is a timestamp per process
         raise _UsageError("a multi-host sweep needs --out: the one run directory every process "
                           "shares")
-    from meta_evo import api
+    from meta_evo.compilation_cache import enable_compilation_cache
     from meta_evo.rundir.layout import default_out
 
-    api.enable_compilation_cache()
+    enable_compilation_cache()
     out = ns.out or default_out(cfg.task.family, "sweep")
     if ns.resume_if_exists:  # start when absent; else resume, or nothing when finished
         code = _start_or_resume(cfg, Path(out), ns.quiet)

@@ -1,8 +1,9 @@
 """XLA:CPU flags that must be set before the JAX backend starts (so: no jax-heavy imports here).
 
-Importing ``evosax.algorithms`` (hence ``meta_evo.meta``, ``meta_evo.sweep``, ``meta_evo.api``)
-starts the backend, so the command line calls :func:`cpu_workaround` first, on every subcommand,
-before anything imports jax (``meta_evo.cli`` imports only ``meta_evo.config``, which does not).
+Importing ``evosax.algorithms`` (hence ``meta_evo.meta``, ``meta_evo.sweep``,
+``meta_evo.single_run``) starts the backend, so the command line calls :func:`cpu_workaround`
+first, on every subcommand, before anything imports jax (``meta_evo.cli`` imports only
+``meta_evo.config``, which does not).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ called for ``min(chunk, total - gen)`` generations at a time, and after every ca
 observer's ``on_chunk`` sees a :class:`Chunk` (the states after it, the metrics on the host,
 the generation reached, the seconds it took). What a composition does between chunks is its
 observers: the single run's metrics log, progress bar and orbax checkpoints
-(:mod:`meta_evo.api`), the sweep's metric history, measurement at ``sweep.measure_every``,
+(:mod:`meta_evo.single_run`), the sweep's metric history, measurement at ``sweep.measure_every``,
 progress line and sweep state (:mod:`meta_evo.sweep`).
 
 Stopping: ``stop(gen)`` is asked after every chunk (a caught SIGINT/SIGTERM, or a test's

@@ -37,7 +37,6 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from meta_evo.distributed import maybe_initialize_distributed  # noqa: F401 - re-exported
 from meta_evo.measure import make_measure
 
 GRID, POP = "grid", "pop"  # mesh axis names
@@ -217,7 +216,7 @@ def run_mesh(meta, devices=None) -> Mesh:
     """The mesh of a single run, a grid of one point: every local device on the ``pop`` axis
     when the meta-population divides over them (each device runs ``M / devices`` members'
     lifetimes), else the first device alone. (A multi-host job runs sweeps: see
-    :func:`meta_evo.api.run`.)"""
+    :func:`meta_evo.single_run.run`.)"""
     devs = list(jax.local_devices() if devices is None else devices)
     if len(devs) > 1 and meta.population % len(devs) == 0:
         return make_mesh(grid=1, pop=len(devs), devices=devs)

@@ -26,7 +26,8 @@ Design (one compile per arm, bounded memory, a paired design):
   ``amortized`` learner; every arm is measured with the given reward, through the learner arm's
   compiled program where the control embeds in it (``Learner.control_embedding``).
 
-Multi-host JAX starts first when configured (:func:`meta_evo.engine.maybe_initialize_distributed`).
+Multi-host JAX starts first when configured
+(:func:`meta_evo.distributed.maybe_initialize_distributed`).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ import numpy as np
 from meta_evo.arm_progress import ArmCheckpoints, ArmProgress, SweepInterrupted
 from meta_evo.config import Config
 from meta_evo.cpu_flags import cpu_workaround
-from meta_evo.distributed import barrier, is_writer, process_count
+from meta_evo.distributed import barrier, is_writer, maybe_initialize_distributed, process_count
 from meta_evo.driver import Chunk, Observer, drive
-from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-exported
+from meta_evo.engine import (
     grid_devices,
     group_size,
     groups,
@@ -56,8 +57,6 @@ from meta_evo.engine import (  # noqa: F401 - point_bytes and group_size re-expo
     make_grid_chunk,
     make_grid_measure,
     make_mesh,
-    maybe_initialize_distributed,
-    point_bytes,
 )
 from meta_evo.meta import Meta, pressure_for_intensity
 from meta_evo.progress import ArmWork, Progress

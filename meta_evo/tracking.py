@@ -10,7 +10,7 @@ project is ``$WANDB_PROJECT`` (default ``meta-evo``), the W&B run's name the run
 name, and the mode (online, offline, disabled) wandb's own ``$WANDB_MODE``.
 
 What is tracked: for a single run every numeric column of ``metrics.jsonl`` per generation
-(:mod:`meta_evo.api`); for a sweep the fitness curves of every grid point and arm per chunk
+(:mod:`meta_evo.single_run`); for a sweep the fitness curves of every grid point and arm per chunk
 (:func:`point_tag`), then the report's metric table, its PNG figures, the resolved config
 and the provenance (:func:`track_sweep_report`).
 """

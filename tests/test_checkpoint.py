@@ -14,7 +14,7 @@ import jax
 import numpy as np
 import pytest
 
-from meta_evo import api, cli
+from meta_evo import cli, single_run
 from meta_evo.analysis import analyze, load_run
 from meta_evo.config import load_config
 from meta_evo.errors import RunDirError
@@ -59,7 +59,7 @@ def meta(cfg):
 def finished(tmp_path_factory, cfg, meta):
     """A finished 10-generation run (checkpoints 0, 6, 8, 10) and its result."""
     out = tmp_path_factory.mktemp("ck") / "run"
-    res = api.run(cfg, out, meta=meta)
+    res = single_run.run(cfg, out, meta=meta)
     return out, res
 
 
@@ -99,14 +99,14 @@ def test_checkpoint_records_no_device(finished, tmp_path, meta):
             assert b"cpu:0" not in p.read_bytes() and p.name != "_sharding", p
     (run_dir / "summary.json").unlink()
     shutil.move(run_dir / "checkpoints" / "10", tmp_path / "10")
-    res = api.resume(run_dir, meta=meta)
+    res = single_run.resume(run_dir, meta=meta)
     assert res.resumed_from == 8 and tree_bytes(res.state) == tree_bytes(ref.state)
 
 
 def test_checkpoint_every_rounds_up_to_chunk_boundaries(tmp_path):
     cfg = load_config(None, [*ANALYTIC, "meta.chunk=3", "checkpoint.every=4",
                              "checkpoint.keep=10"])
-    res = api.run(cfg, tmp_path / "run")
+    res = single_run.run(cfg, tmp_path / "run")
     # chunk boundaries 3, 6, 9, 10: 6 is the first at/after 4, 9 the first at/after 8; 10 = end
     assert res.summary["checkpoints"] == [0, 6, 9, 10]
 
@@ -143,7 +143,7 @@ def test_corrupt_newest_falls_back_with_one_warning(finished, tmp_path, capsys, 
     bad = corrupt_newest(run_dir)
     assert bad == 10
     warnings = []
-    res = api.resume(run_dir, meta=meta, warn=warnings.append)
+    res = single_run.resume(run_dir, meta=meta, warn=warnings.append)
     assert len(warnings) == 1
     assert "checkpoint at generation 10 is damaged" in warnings[0]
     assert "using checkpoint at generation 8" in warnings[0]
@@ -188,7 +188,7 @@ def test_partial_write_is_moved_aside_not_used(finished, tmp_path, meta):
                     run_dir / "checkpoints" / "12.orbax-checkpoint-tmp-1700000000")
     assert run_store(run_dir, write=False).steps() == [0, 6, 8, 10]
     warnings = []
-    res = api.resume(run_dir, meta=meta, warn=warnings.append)
+    res = single_run.resume(run_dir, meta=meta, warn=warnings.append)
     assert res.noop and res.generation == 10
     assert len(warnings) == 1 and "unfinished checkpoint write" in warnings[0]
     assert (run_dir / "checkpoints.damaged" / "12.orbax-checkpoint-tmp-1700000000").is_dir()
@@ -212,7 +212,7 @@ def test_killed_before_summary_resume_writes_it(finished, tmp_path, meta):
     src, ref = finished
     run_dir = copy_run(src, tmp_path)
     (run_dir / "summary.json").unlink()  # killed between the last checkpoint and the summary
-    res = api.resume(run_dir, meta=meta)
+    res = single_run.resume(run_dir, meta=meta)
     assert not res.noop and res.resumed_from == 10 and res.generation == 10
     s = json.loads((run_dir / "summary.json").read_text())
     assert s["generations"] == 10 and s["mean_theta"] == ref.summary["mean_theta"]
@@ -232,7 +232,7 @@ def test_config_schema_growth_and_unknown_keys(finished, tmp_path, meta, capfd):
     # a run from before a key existed: its checkpoint lacks the key, which takes its default
     run_dir = copy_run(src, tmp_path)
     _edit_checkpoint_config(run_dir, 10, lambda c: c["meta"].pop("strategy"))
-    assert api.resume(run_dir, meta=meta, warn=pytest.fail).noop
+    assert single_run.resume(run_dir, meta=meta, warn=pytest.fail).noop
     # a checkpoint from a version with a key this one does not know: refused, one line
     _edit_checkpoint_config(run_dir, 10, lambda c: c["meta"].update(novel=1))
     assert cli.main(["resume", str(run_dir), "--quiet"]) == 2

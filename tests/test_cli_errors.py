@@ -2,8 +2,8 @@
 stderr, and change no existing file (a finished run directory included).
 
 Every generated input is wrong by construction (an unknown key, a wrong type, an impossible
-value, a garbage config file or argv); ``api.run`` and ``api.resume`` are patched to fail the
-test if a CLI call ever gets as far as starting one.
+value, a garbage config file or argv); ``single_run.run`` and ``single_run.resume`` are patched
+to fail the test if a CLI call ever gets as far as starting one.
 """
 
 import contextlib
@@ -19,7 +19,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from meta_evo import api, cli
+from meta_evo import cli, single_run
 from meta_evo.agents import AGENTS
 from meta_evo.config import BACKENDS, Config, load_config
 from meta_evo.learners import LEARNERS
@@ -63,7 +63,7 @@ def tree_hash(root: Path) -> dict:
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("ws")
-    api.run(load_config(None, ANALYTIC), root / "existing_run")
+    single_run.run(load_config(None, ANALYTIC), root / "existing_run")
     (root / "notarun").mkdir()
     (root / "notarun" / "notes.txt").write_text("keep me\n")
     (root / "plain.txt").write_text("a file\n")
@@ -71,7 +71,7 @@ def ws(tmp_path_factory):
     old = os.getcwd()
     os.chdir(root)
 
-    real_run, real_resume = api.run, api.resume
+    real_run, real_resume = single_run.run, single_run.resume
 
     def guarded_run(cfg, out=None, **k):  # only ever reached to refuse an existing --out
         if out is None or not os.path.lexists(out):
@@ -84,8 +84,8 @@ def ws(tmp_path_factory):
         return real_resume(run_dir, **k)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(api, "run", guarded_run)
-        mp.setattr(api, "resume", guarded_resume)
+        mp.setattr(single_run, "run", guarded_run)
+        mp.setattr(single_run, "resume", guarded_resume)
         yield root, cfgdir
     os.chdir(old)
 
@@ -294,7 +294,7 @@ print(code, seen, os.environ.get("XLA_FLAGS"))
 ])
 def test_cpu_flags_set_before_jax_is_imported(tmp_path, argv):
     """Every subcommand sets XLA_FLAGS before anything imports jax (``meta-evo resume`` of a
-    sweep used to set it after ``meta_evo.api`` had started the backend)."""
+    sweep used to set it after ``meta_evo.single_run`` had started the backend)."""
     import subprocess
     import sys
 

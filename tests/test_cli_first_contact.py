@@ -282,7 +282,8 @@ def test_dry_run_counts_what_the_sweep_does(finished):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, tiny):
     """A tiny sweep stopped inside its first arm, then finished by ``--resume-if-exists``."""
-    from meta_evo.sweep import SweepInterrupted, sweep
+    from meta_evo.arm_progress import SweepInterrupted
+    from meta_evo.sweep import sweep
 
     cfg = load_config(tiny)
     out = tmp_path_factory.mktemp("sw") / "X"

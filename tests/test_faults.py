@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from meta_evo import api
+from meta_evo import single_run
 from meta_evo.analysis import load_run
 from meta_evo.config import load_config
 from meta_evo.meta import Meta
@@ -78,7 +78,7 @@ def test_nan_and_inf_rewards_are_counted_and_ranked_worst(tmp_path):
 
     meta = inject(Meta(cfg), wrap)
     init_mean = np.asarray(meta.init(jax.random.PRNGKey(cfg.seed)).es_state.mean)
-    res = api.run(cfg, tmp_path / "run", meta=meta)
+    res = single_run.run(cfg, tmp_path / "run", meta=meta)
     rows = check_survived(res, tmp_path / "run")
     assert all(r["fitness_best"] < 0 for r in rows)  # -|phi - tau|^2: +inf was not taken
     assert not np.array_equal(res.mean_theta, init_mean)  # selection still moved the mean
@@ -100,7 +100,7 @@ def test_physics_blowup_in_brax_is_counted_and_ranked_worst(tmp_path):
     ret = jax.jit(meta.evaluate)(jnp.full(meta.agent.num_params, jnp.nan), tau,
                                  jax.random.PRNGKey(0))
     assert np.isnan(float(ret))
-    res = api.run(cfg, tmp_path / "run", meta=meta)
+    res = single_run.run(cfg, tmp_path / "run", meta=meta)
     check_survived(res, tmp_path / "run")
 
 
@@ -109,7 +109,7 @@ def test_every_member_failing_keeps_state_finite(tmp_path, value):
     """A generation where every episode fails: the ES state stays finite and is logged."""
     cfg = load_config(None, [*ANALYTIC, "meta.generations=2"])
     meta = inject(Meta(cfg), lambda ev: lambda phi, tau, key: ev(phi, tau, key) * 0 + value)
-    res = api.run(cfg, tmp_path / "run", meta=meta)
+    res = single_run.run(cfg, tmp_path / "run", meta=meta)
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["nan_members"] for r in rows] == [8, 8]
     assert all(r["fitness_best"] is None and r["fitness_mean"] is None for r in rows)

@@ -105,7 +105,8 @@ def test_one_path_from_cli_to_engine():
     """run, sweep, resume and analyze reach the engine's programs; nothing else jits the
     meta-generation (Meta builds pure functions only)."""
     g = graph()
-    assert "meta_evo.engine" in g["meta_evo.api"] and "meta_evo.driver" in g["meta_evo.api"]
+    one = g["meta_evo.single_run"]
+    assert "meta_evo.engine" in one and "meta_evo.driver" in one
     assert "meta_evo.engine" in g["meta_evo.sweep"] and "meta_evo.driver" in g["meta_evo.sweep"]
     assert "meta_evo.engine" in g["meta_evo.analysis"]
     meta_src = (ROOT / "meta_evo" / "meta.py").read_text()
@@ -139,7 +140,7 @@ def test_rundir_imports_no_jax():
 LOWER = ("meta_evo.kernels", "meta_evo.tasks", "meta_evo.agents", "meta_evo.learners",
          "meta_evo.registry", "meta_evo.strategies", "meta_evo.meta", "meta_evo.engine",
          "meta_evo.driver", "meta_evo.measure", "meta_evo.rundir")
-UPPER = ("meta_evo.api", "meta_evo.sweep", "meta_evo.cli", "meta_evo.regions",
+UPPER = ("meta_evo.single_run", "meta_evo.sweep", "meta_evo.cli", "meta_evo.regions",
          "meta_evo.analysis", "meta_evo.results", "meta_evo.report", "meta_evo.plan",
          "meta_evo.progress", "meta_evo.tracking", "meta_evo.arm_progress", "meta_evo.snapshot",
          "meta_evo.rollout")

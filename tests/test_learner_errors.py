@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import meta_evo.sweep as sweep_mod
-from meta_evo import api, cli
+from meta_evo import cli, single_run
 from meta_evo.agents import DirectAgent
 from meta_evo.config import LearnerConfig
 from meta_evo.learners import GRULearner, make_learner
@@ -36,7 +36,7 @@ def workdir(tmp_path, monkeypatch):
 
     def refuse(*a, **k):
         raise AssertionError("an invalid config got as far as starting a run")
-    monkeypatch.setattr(api, "run", refuse)
+    monkeypatch.setattr(single_run, "run", refuse)
     monkeypatch.setattr(sweep_mod, "sweep", refuse)
     return tmp_path
 
@@ -91,14 +91,15 @@ class Reached(Exception):
 
 
 def test_good_input_still_accepted(workdir, monkeypatch):
-    """The same command line with valid learner settings gets past validation (to api.run)."""
+    """The same command line with valid learner settings gets past validation (to
+    single_run.run)."""
     reached = []
 
     def fake_run(cfg, out, **k):
         reached.append((cfg, out))
         raise Reached
 
-    monkeypatch.setattr(api, "run", fake_run)
+    monkeypatch.setattr(single_run, "run", fake_run)
     with pytest.raises(Reached):
         cli.main(["run", *ANALYTIC, "learner.kind=gru", "learner.candidates=1",
                   "learner.reward=shuffled", "learner.fitness=last_half",

@@ -13,7 +13,7 @@ import sys
 import pytest
 from helpers import ANALYTIC, cfg
 
-from meta_evo import api, cli, lock
+from meta_evo import cli, lock, single_run
 from meta_evo.errors import RunDirError
 
 HOLD = ("import sys, time\nfrom meta_evo.lock import acquire\nacquire(sys.argv[1])\n"
@@ -36,7 +36,7 @@ def kill(proc):
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("lock") / "run"
-    api.run(cfg(ANALYTIC, "meta.generations=2", "meta.chunk=2"), run_dir)
+    single_run.run(cfg(ANALYTIC, "meta.generations=2", "meta.chunk=2"), run_dir)
     lock.release(run_dir)  # this process is done writing it
     return run_dir
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from helpers import ANALYTIC, REACHER_TINY, cfg
 
-from meta_evo import api, kernels
+from meta_evo import kernels, single_run
 from meta_evo.meta import Meta, member_weights, rank_weights
 from meta_evo.strategies import TELL_SIGN, make_strategy
 
@@ -97,8 +97,8 @@ def test_chunk_compiles_once_across_chunks():
 
 def test_run_is_deterministic_and_writes_files(tmp_path):
     c = cfg(ANALYTIC)
-    r1 = api.run(c, tmp_path / "a", progress=False)
-    r2 = api.run(c, tmp_path / "b", progress=False)
+    r1 = single_run.run(c, tmp_path / "a", progress=False)
+    r2 = single_run.run(c, tmp_path / "b", progress=False)
     strip = lambda rows: [{k: v for k, v in r.items() if k not in ("wall_s", "steps_per_s")}
                           for r in rows]
     assert strip(r1.metrics) == strip(r2.metrics)
@@ -117,14 +117,14 @@ def test_run_is_deterministic_and_writes_files(tmp_path):
 
 def test_meta_evolution_improves_on_analytic():
     c = cfg(ANALYTIC, "meta.generations=30", "meta.chunk=10", "task.diversity=1")
-    res = api.run(c, None, progress=False)
+    res = single_run.run(c, None, progress=False)
     f = [r["fitness_mean"] for r in res.metrics]
     assert np.mean(f[-5:]) > np.mean(f[:5])
 
 
 def test_reacher_run_end_to_end_on_physics(tmp_path):
     c = cfg(REACHER_TINY, "meta.generations=6", "meta.chunk=3", "log.tensorboard=true")
-    res = api.run(c, tmp_path / "r", progress=False)
+    res = single_run.run(c, tmp_path / "r", progress=False)
     assert len(res.metrics) == 6
     assert all(np.isfinite(r["fitness_mean"]) for r in res.metrics)
     assert res.metrics[-1]["env_steps"] == 6 * 4 * 1 * (2 * 2 + 1) * 10

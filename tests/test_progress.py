@@ -13,10 +13,11 @@ import pytest
 from helpers import ANALYTIC, cfg
 
 from meta_evo import progress as progress_mod
-from meta_evo.api import run_status
+from meta_evo.arm_progress import SweepInterrupted
 from meta_evo.meta import Meta
 from meta_evo.progress import ArmWork, Progress, eta_seconds, format_seconds
-from meta_evo.sweep import SweepInterrupted, measure_env_steps, resume_sweep, sweep
+from meta_evo.single_run import run_status
+from meta_evo.sweep import measure_env_steps, resume_sweep, sweep
 
 ARGS = [*ANALYTIC, "meta.generations=6", "meta.chunk=2", "sweep.intensities=[0, 1]",
         "sweep.seeds=2", "sweep.diversities=[1]", "measure.heldout_tasks=3",

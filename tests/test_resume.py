@@ -18,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from meta_evo import api, cli
+from meta_evo import cli, single_run
 from meta_evo.analysis import load_run
 from meta_evo.config import load_config
 from meta_evo.meta import Meta
@@ -83,26 +83,26 @@ def wait_for_rows(proc, metrics: Path, n: int, timeout: float = 240.0) -> int:
 def analytic_ref(tmp_path_factory):
     """The uninterrupted 40-generation analytic run (in this process, a fresh Meta)."""
     cfg = load_config(None, ANALYTIC_LONG)
-    return api.run(cfg, tmp_path_factory.mktemp("ref") / "run")
+    return single_run.run(cfg, tmp_path_factory.mktemp("ref") / "run")
 
 
 def test_resume_after_stop_is_bitwise_equal_on_physics(tmp_path):
     # one Meta (one compile) for the three runs; test_sigkill_... covers fresh processes
     cfg = load_config(None, REACHER_TINY)
     meta = Meta(cfg)
-    ref = api.run(cfg, tmp_path / "ref", meta=meta)
+    ref = single_run.run(cfg, tmp_path / "ref", meta=meta)
     # as if SIGINT arrived during the first chunk
-    part = api.run(cfg, tmp_path / "part", meta=meta, program=ref.program, stop_at=2)
+    part = single_run.run(cfg, tmp_path / "part", meta=meta, program=ref.program, stop_at=2)
     assert part.interrupted == signal.SIGINT and part.generation == 2 and part.exit_code == 130
     assert not (tmp_path / "part" / "summary.json").exists()
     assert load_run(tmp_path / "part").steps == [0, 2]
-    res = api.resume(tmp_path / "part", meta=meta, program=ref.program)
+    res = single_run.resume(tmp_path / "part", meta=meta, program=ref.program)
     assert res.resumed_from == 2 and res.generation == 6
     assert_same_run(tmp_path / "part", ref)
     # one compiled chunk program serves the whole resumed run and a second resume
     size = ref.program._cache_size()
     assert size == 1
-    again = api.resume(tmp_path / "part", meta=meta, program=ref.program)
+    again = single_run.resume(tmp_path / "part", meta=meta, program=ref.program)
     assert again.noop and ref.program._cache_size() == size
 
 

@@ -19,9 +19,10 @@ import pytest
 
 from meta_evo import engine
 from meta_evo.config import builtin_config_path, config_from_dict, load_config
+from meta_evo.engine import point_bytes
 from meta_evo.measure import SCALARS, heldout_tasks
 from meta_evo.meta import Meta
-from meta_evo.sweep import measure_env_steps, point_bytes, sweep
+from meta_evo.sweep import measure_env_steps, sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 K, T, M, TASKS = 2, 10, 4, 2

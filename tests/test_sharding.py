@@ -343,14 +343,14 @@ def test_maybe_initialize_distributed(monkeypatch):
 def test_single_run_and_unnamed_sweep_refused_in_a_multi_host_job(monkeypatch, tmp_path, capsys):
     """A single run stays on one host, and a multi-host sweep needs the one shared --out (the
     default is a per-process timestamp): one line, exit 2, nothing written."""
-    from meta_evo import api, cli
+    from meta_evo import cli, single_run
     from meta_evo.config import builtin_config_path, load_config
     from meta_evo.errors import RunDirError
 
     monkeypatch.setattr(distributed, "process_count", lambda: 2)
     cfg = load_config(builtin_config_path("sweep_default"), SWEEP)
     with pytest.raises(RunDirError, match="single run uses one host"):
-        api.run(cfg, tmp_path / "run")
+        single_run.run(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists()
     monkeypatch.chdir(tmp_path)
     assert cli.main(["sweep", *SWEEP]) == 2

@@ -22,9 +22,10 @@ import pytest
 from helpers import ANALYTIC, cfg
 
 from meta_evo import cli
+from meta_evo.arm_progress import SweepInterrupted
 from meta_evo.errors import RunDirError
 from meta_evo.snapshot import decode, encode
-from meta_evo.sweep import SweepInterrupted, resume_sweep, sweep
+from meta_evo.sweep import resume_sweep, sweep
 
 ARGS = [*ANALYTIC, "meta.generations=6", "meta.chunk=2", "sweep.intensities=[0, 1]",
         "sweep.seeds=2", "sweep.diversities=[1]", "measure.heldout_tasks=3",

@@ -17,7 +17,7 @@ import pytest
 from helpers import ANALYTIC, cfg
 from tensorboardX.proto import event_pb2
 
-from meta_evo import api
+from meta_evo import single_run
 from meta_evo.cli import main
 from meta_evo.config import ConfigError, load_config
 from meta_evo.sweep import sweep
@@ -155,7 +155,7 @@ def test_run_tensorboard_and_wandb(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_PROJECT", "my-project")
     c = cfg(ANALYTIC, "meta.generations=4", "meta.chunk=2", "log.tensorboard=true",
             "log.wandb=true")
-    res = api.run(c, tmp_path / "one-run", progress=False)
+    res = single_run.run(c, tmp_path / "one-run", progress=False)
     got = scalars(read_events(tmp_path / "one-run" / "tb"))
     assert sorted(got["fitness_mean"]) == [1, 2, 3, 4]
     np.testing.assert_array_equal([got["fitness_mean"][r["generation"]] for r in res.metrics],

@@ -1,4 +1,4 @@
-"""The public Python API; the CLI is a thin layer over these functions.
+"""A single run: one meta-evolution in its own run directory, started or resumed.
 
 >>> cfg = meta_evo.load_config()                   # built-in quickstart
 >>> res = meta_evo.run(cfg, out="runs/demo")       # RunResult
@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import signal
 import sys
@@ -75,26 +74,6 @@ def metrics_rows(metrics: dict, first_gen: int, env_steps_before: int, steps_per
         row["wall_s"] = round(wall_s, 4)
         rows.append(row)
     return rows
-
-
-DEFAULT_CACHE = Path.home() / ".cache" / "meta-evo" / "jax"
-
-
-def enable_compilation_cache(path: str | os.PathLike | None = None) -> str | None:
-    """Turn on JAX's persistent compilation cache (``$JAX_COMPILATION_CACHE_DIR`` or
-    ``~/.cache/meta-evo/jax``): a Brax program compiled once is reused by later processes.
-
-    ``META_EVO_COMPILATION_CACHE=off`` (or ``0``) leaves it off and returns None: no cache
-    loads, so none of the XLA:CPU AOT loader's log lines (README, troubleshooting), at the
-    cost of compiling every program in every process."""
-    if path is None and os.environ.get("META_EVO_COMPILATION_CACHE", "").lower() in (
-            "0", "off", "false", "no"):
-        return None
-    where = str(path or os.environ.get("JAX_COMPILATION_CACHE_DIR") or DEFAULT_CACHE)
-    Path(where).mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", where)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return where
 
 
 def run(cfg: Config, out: str | Path | None = None, *, progress: bool | None = None,
