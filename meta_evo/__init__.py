@@ -44,9 +44,12 @@ def __getattr__(name):  # lazy: importing meta_evo stays cheap (no brax import) 
     if name == "enable_compilation_cache":
         from meta_evo.compilation_cache import enable_compilation_cache
         return enable_compilation_cache
-    if name in ("analyze", "load_run"):
-        from meta_evo import analysis
-        return getattr(analysis, name)
+    if name == "analyze":
+        from meta_evo.analysis import analyze
+        return analyze
+    if name == "load_run":
+        from meta_evo.run_reader import load_run
+        return load_run
     if name == "sweep":
         from meta_evo.sweep import sweep
         return sweep

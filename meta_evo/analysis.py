@@ -1,9 +1,7 @@
-"""Checkpoint analysis: load a run from disk and rerun the measurement kernels at saved generations.
+"""Checkpoint analysis: rerun the measurement kernels on a run's saved generations (the run is
+read by :mod:`meta_evo.run_reader`, the figures drawn by :mod:`meta_evo.report.run_plots`).
 
->>> run = meta_evo.load_run("runs/demo")
->>> run.steps                      # checkpoint generations kept, e.g. [0, 5, 10, ..., 40]
->>> state = run.restore(40)        # the MetaState of generation 40 (abstract target from config)
->>> res = meta_evo.analyze("runs/demo")   # writes analysis.json and analysis/*.png
+>>> res = meta_evo.analyze("runs/demo")   # writes analysis.json, analysis.md, analysis/*.png
 
 Analysis reads checkpoints, not live objects: for each chosen generation it restores the
 strategy mean ``theta [D_theta]`` and measures them with the engine's measurement program, the
@@ -24,95 +22,19 @@ classification (S = 1 per checkpoint), in ``analysis.json`` (``regimes``,
 
 from __future__ import annotations
 
-import functools
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from meta_evo.config import read_run_config
 from meta_evo.errors import RunDirError
-from meta_evo.rundir.io import read_jsonl, to_py, write_json
+from meta_evo.report.run_plots import plot_analysis
+from meta_evo.run_reader import Run, load_run
+from meta_evo.rundir.io import to_py, write_json
 
 TRAIN_FIELDS = ("fitness_mean", "fitness_best", "nan_members", "nan_inner")
-
-
-class Run:
-    """A run directory opened read-only: config, metrics rows, summary and checkpoints.
-
-    ``config``: the :class:`~meta_evo.config.Config` of ``config.yaml``; ``metrics``: the rows of
-    ``metrics.jsonl``; ``summary``: ``summary.json`` or ``None`` while unfinished; ``steps``:
-    generations with a finalized checkpoint; ``restore(step)``: that checkpoint's ``MetaState``.
-    """
-
-    def __init__(self, path: str | Path):
-        from meta_evo.rundir.layout import kind_of
-
-        self.path = Path(path)
-        kind = kind_of(self.path)
-        if kind != "run":
-            raise RunDirError(f"{self.path}: a {kind} directory; analysis reads a single run's "
-                              "checkpoints (a sweep's results: meta_evo.load_sweep)")
-        self.config = read_run_config(self.path)
-        self.metrics = read_jsonl(self.path / "metrics.jsonl")
-        s = self.path / "summary.json"
-        self.summary = json.loads(s.read_text()) if s.is_file() else None
-
-    def __repr__(self):
-        return (f"Run({str(self.path)!r}, generations={len(self.metrics)}/"
-                f"{self.config.meta.generations}, checkpoints={self.steps})")
-
-    @functools.cached_property
-    def _ckpt(self):
-        from meta_evo.snapshot import run_store
-        return run_store(self.path, write=False) if (self.path / "checkpoints").is_dir() else None
-
-    @property
-    def steps(self) -> list[int]:
-        return self._ckpt.steps() if self._ckpt is not None else []
-
-    @functools.cached_property
-    def meta(self):
-        """The :class:`~meta_evo.meta.Meta` built from the config (family, agent, learner)."""
-        from meta_evo.meta import Meta
-        return Meta(self.config)
-
-    def _check(self, step: int | None) -> int:
-        steps = self.steps
-        if not steps:
-            raise RunDirError(f"{self.path}: no checkpoints")
-        if step is None:
-            return steps[-1]
-        if step not in steps:
-            raise RunDirError(f"{self.path}: no checkpoint at generation {step} "
-                              f"(kept: {', '.join(map(str, steps))})")
-        return step
-
-    def read(self, step: int | None = None) -> tuple:
-        """``(MetaState, metrics lines)`` of checkpoint ``step`` (default: the newest),
-        verified. Raises :class:`~meta_evo.rundir.store.CheckpointError` when it is damaged."""
-        from meta_evo.snapshot import read_run
-        return read_run(self._ckpt, self._check(step), self.meta)
-
-    def restore(self, step: int | None = None):
-        """The ``MetaState`` of checkpoint ``step`` (default: the newest), verified."""
-        return self.read(step)[0]
-
-    def checkpoint_metrics(self, step: int | None = None) -> list[dict]:
-        """The metrics rows stored in checkpoint ``step`` (generations 1..step)."""
-        return [json.loads(x) for x in self.read(step)[1]]
-
-    def mean_theta(self, step: int | None = None) -> np.ndarray:
-        """The strategy mean ``theta [D_theta]`` at checkpoint ``step``."""
-        return np.asarray(self.meta.mean_theta(self.restore(step)))
-
-
-def load_run(path: str | Path) -> Run:
-    """Open a run directory for analysis (nothing is written)."""
-    return Run(path)
 
 
 def _warn(msg: str) -> None:
@@ -337,103 +259,3 @@ def classify_checkpoints(meta, gens: list[int], out: dict):
     outcomes = (checkpoint_outcomes(gens, out, names)
                 if region != "none" and has_objective_inputs(out) else None)
     return regimes, outcomes, names
-
-
-REFERENCE_LINES = {"lifetime_gain": 0.0, "objective_sensitivity": 0.0, "online_share": 0.0,
-                   "update_alignment": 0.0}
-
-
-def plot_analysis(result: dict, out_dir: Path) -> list[Path]:
-    """One PNG per scalar over meta-generations, an overview grid, the lifetime curves and the
-    cross-task matrix of the first and last analyzed generation."""
-    written = [_plot_scalar(result, name, out_dir) for name in result["scalars"]]
-    written.append(_plot_overview(result, out_dir))
-    steps = result["steps"]
-    if steps and "curve" in steps[0]:
-        written.append(_plot_curves(steps, out_dir))
-    if steps and "matrix" in steps[0]:
-        written.append(_plot_matrices(steps, out_dir))
-    return written
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _draw_scalar(ax, result: dict, name: str) -> None:
-    """Scalar ``name`` over the analyzed meta-generations, with its reference line."""
-    gens = result["generations"]
-    n = result["heldout_tasks"]
-    ys = [r["metrics"][name] for r in result["steps"]]
-    ys = [np.nan if y is None else y for y in ys]
-    ax.plot(gens, ys, "o-", color="C0")
-    if name in REFERENCE_LINES:
-        ax.axhline(REFERENCE_LINES[name], color="grey", lw=0.8, ls="--")
-    if name == "behavioral_accuracy":
-        ax.axhline(1.0 / n, color="grey", lw=0.8, ls="--", label=f"chance 1/{n}")
-        ax.legend(fontsize=7)
-    ax.set_title(name, fontsize=9)
-    ax.set_xlabel("meta-generation", fontsize=8)
-    ax.tick_params(labelsize=7)
-
-
-def _plot_scalar(result: dict, name: str, out_dir: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    _draw_scalar(ax, result, name)
-    return _save(fig, out_dir / f"{name}.png")
-
-
-def _plot_overview(result: dict, out_dir: Path) -> Path:
-    """Every scalar in one grid, four to a row."""
-    import matplotlib.pyplot as plt
-
-    k = len(result["scalars"])
-    cols = 4
-    rows = max(1, math.ceil(k / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, result["scalars"], strict=False):
-        _draw_scalar(ax, result, name)
-    for ax in list(axes.flat)[k:]:
-        ax.axis("off")
-    fig.suptitle(f"kernels over meta-generations: {result['run_dir']}", fontsize=9)
-    return _save(fig, out_dir / "overview.png")
-
-
-def _plot_curves(steps: list[dict], out_dir: Path) -> Path:
-    """The mean lifetime curve of every analyzed generation, coloured by generation."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    cmap = plt.get_cmap("viridis")
-    for i, r in enumerate(steps):
-        c = [np.nan if v is None else v for v in r["curve"]]
-        ax.plot(range(len(c)), c, color=cmap(i / max(len(steps) - 1, 1)),
-                label=f"gen {r['generation']}")
-    ax.set_xlabel("lifetime update k", fontsize=8)
-    ax.set_ylabel("held-out return", fontsize=8)
-    ax.set_title("lifetime curves (mean over held-out tasks)", fontsize=9)
-    ax.legend(fontsize=6, ncol=2)
-    return _save(fig, out_dir / "curves.png")
-
-
-def _plot_matrices(steps: list[dict], out_dir: Path) -> Path:
-    """The cross-task matrix of the first and last analyzed generation."""
-    import matplotlib.pyplot as plt
-
-    pick = [steps[0], steps[-1]] if len(steps) > 1 else [steps[0]]
-    fig, axes = plt.subplots(1, len(pick), figsize=(4.2 * len(pick), 3.4), squeeze=False)
-    for ax, r in zip(axes.flat, pick, strict=True):
-        mtx = np.array([[np.nan if v is None else v for v in row] for row in r["matrix"]])
-        im = ax.imshow(mtx, cmap="magma")
-        ax.set_title(f"M[a, b], generation {r['generation']}", fontsize=9)
-        ax.set_xlabel("scored on column b (tasks, then proxies)", fontsize=7)
-        ax.set_ylabel("lifetime on task a", fontsize=7)
-        fig.colorbar(im, ax=ax, shrink=0.8)
-    return _save(fig, out_dir / "matrix.png")

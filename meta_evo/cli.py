@@ -241,7 +241,7 @@ def _start_or_resume(cfg, out: Path, quiet: bool) -> int | None:
             print(f"sweep already finished: {out} (report.json exists); nothing to do")
         return 0
     if kind == "regions":
-        from meta_evo.regions import sweep_children
+        from meta_evo.child_sweeps import sweep_children
 
         with Signals():
             parent, rep = sweep_children(cfg, out, progress=not quiet, resume=True)
@@ -315,7 +315,7 @@ def _cmd_resume(ns, config, overrides) -> int:
     kind = kind_of(run_dir)
     if kind == "regions":
         with Signals():
-            from meta_evo.regions import sweep_children
+            from meta_evo.child_sweeps import sweep_children
 
             parent, _ = sweep_children(read_run_config(run_dir), run_dir, progress=not ns.quiet,
                                        resume=True)
@@ -389,8 +389,8 @@ def _cmd_sweep(ns, config, overrides) -> int:
 
 
 def _new_sweep(cfg, out, quiet: bool) -> int:
+    from meta_evo.child_sweeps import has_children, sweep_children
     from meta_evo.distributed import is_writer
-    from meta_evo.regions import has_children, sweep_children
     from meta_evo.rundir.signals import Signals
     from meta_evo.sweep import sweep
 

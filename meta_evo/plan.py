@@ -137,8 +137,8 @@ def plan_sweep(cfg: Config) -> dict:
 
 def _sub_sweeps(cfg: Config) -> list[tuple[str, Config]]:
     """The sweeps a config runs one after another: its child sweeps (one per training region
-    or coverage share, :func:`meta_evo.regions.children`), or none."""
-    from meta_evo.regions import children
+    or coverage share, :func:`meta_evo.child_sweeps.children`), or none."""
+    from meta_evo.child_sweeps import children
 
     return [(c.label, c.cfg) for c in children(cfg)]
 

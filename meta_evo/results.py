@@ -38,7 +38,7 @@ class SweepResults:
     """See the module docstring."""
 
     def __init__(self, path: Path):
-        from meta_evo.regions import children, has_children
+        from meta_evo.child_sweeps import children, has_children
 
         self.path = path
         self.cfg = read_run_config(path)

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 
 from meta_evo import cli, single_run
-from meta_evo.analysis import analyze, load_run
+from meta_evo.analysis import analyze
 from meta_evo.config import load_config
 from meta_evo.errors import RunDirError
 from meta_evo.meta import Meta
+from meta_evo.run_reader import load_run
 from meta_evo.snapshot import read_run, run_store
 
 ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=1",

@@ -267,7 +267,7 @@ def test_bad_resume_and_analyze(ws, data):
 def test_existing_run_still_resumable(ws):
     """The workspace run survived all of the above: a resume of it is a no-op."""
     root, _ = ws
-    from meta_evo.analysis import load_run
+    from meta_evo.run_reader import load_run
     run = load_run(root / "existing_run")
     assert run.steps == [0, 2] and run.summary["generations"] == 2
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from meta_evo import single_run
-from meta_evo.analysis import load_run
 from meta_evo.config import load_config
 from meta_evo.meta import Meta
+from meta_evo.run_reader import load_run
 
 ANALYTIC = ["task.family=analytic", "agent.kind=direct", "task.tasks_per_member=2",
             "learner.lifetime=2", "learner.candidates=4", "meta.population=8",

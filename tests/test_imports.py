@@ -140,7 +140,8 @@ def test_rundir_imports_no_jax():
 LOWER = ("meta_evo.kernels", "meta_evo.tasks", "meta_evo.agents", "meta_evo.learners",
          "meta_evo.registry", "meta_evo.strategies", "meta_evo.meta", "meta_evo.engine",
          "meta_evo.driver", "meta_evo.measure", "meta_evo.rundir")
-UPPER = ("meta_evo.single_run", "meta_evo.sweep", "meta_evo.cli", "meta_evo.regions",
+UPPER = ("meta_evo.single_run", "meta_evo.sweep", "meta_evo.cli", "meta_evo.child_sweeps",
+         "meta_evo.run_reader",
          "meta_evo.analysis", "meta_evo.results", "meta_evo.report", "meta_evo.plan",
          "meta_evo.progress", "meta_evo.tracking", "meta_evo.arm_progress", "meta_evo.snapshot",
          "meta_evo.rollout")

@@ -7,8 +7,9 @@ import json
 import pytest
 from helpers import cfg as make_cfg
 
+from meta_evo.child_sweeps import region_config, region_dir
 from meta_evo.cli import main
-from meta_evo.regions import region_config, region_dir
+from meta_evo.rundir.layout import kind_of
 
 TINY = ["task.family=analytic", "agent.kind=direct", "learner.kind=gru", "learner.lifetime=4",
         "learner.candidates=1", "learner.hidden=4", "task.tasks_per_member=2",
@@ -49,6 +50,8 @@ def test_region_sweep_runs_each_region_and_reports_them_side_by_side(tmp_path, c
         assert rep["regions"][["halfspace", "shell"].index(r)]["which_objective"]
     md = (out / "report.md").read_text()
     assert md.count("### Which objective") == 2 and "region-shell/report.md" in md
+    # the manifests say what each directory is, and resume dispatches on them
+    assert kind_of(out) == "regions" and kind_of(region_dir(out, "shell")) == "sweep"
     # resume on the parent: every region finished, nothing rerun, the report rewritten
     before = (region_dir(out, "shell") / "sweep.npz").stat().st_mtime_ns
     (out / "report.md").unlink()

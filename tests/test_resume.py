@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from meta_evo import cli, single_run
-from meta_evo.analysis import load_run
 from meta_evo.config import load_config
 from meta_evo.meta import Meta
+from meta_evo.run_reader import load_run
 
 REACHER_TINY = ["task.family=reacher_goal", "task.backend=spring", "task.episode_length=10",
                 "task.tasks_per_member=1", "agent.kind=pd", "learner.lifetime=2",

@@ -3,7 +3,7 @@ from a report dict alone (figure functions of :mod:`meta_evo.report.figure`):
 
 - ``which_objective.png``: per diversity, the proxy pull and the proxy margin of the learner,
   the reference and the control against intensity, with the verdict of each level;
-- ``coverage.png``: from a coverage sweep's parent report (``meta_evo.regions``), the excess
+- ``coverage.png``: from a coverage sweep's parent report (``meta_evo.child_sweeps``), the excess
   proxy pull and margin against the share of training tasks drawn outside the region.
 """
 
