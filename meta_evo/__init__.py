@@ -37,29 +37,18 @@ __all__ = ["Config", "ConfigError", "load_config", "run", "Meta", "enable_compil
 __version__ = "0.1.0"
 
 
-def __getattr__(name):  # lazy: importing meta_evo stays cheap (no brax import) for the CLI
-    if name in ("run", "resume"):
-        from meta_evo import single_run
-        return getattr(single_run, name)
-    if name == "enable_compilation_cache":
-        from meta_evo.compilation_cache import enable_compilation_cache
-        return enable_compilation_cache
-    if name == "analyze":
-        from meta_evo.analysis import analyze
-        return analyze
-    if name == "load_run":
-        from meta_evo.run_reader import load_run
-        return load_run
-    if name == "sweep":
-        from meta_evo.sweep import sweep
-        return sweep
-    if name == "load_sweep":
-        from meta_evo.results import load_sweep
-        return load_sweep
-    if name == "rollout":
-        from meta_evo.rollout import rollout
-        return rollout
-    if name == "Meta":
-        from meta_evo.meta import Meta
-        return Meta
-    raise AttributeError(name)
+# public name -> the module that owns it (imported on first use: importing meta_evo stays cheap,
+# no brax import, for the CLI)
+_LAZY = {"run": "single_run", "resume": "single_run", "analyze": "analysis",
+         "enable_compilation_cache": "compilation_cache", "load_run": "run_reader",
+         "sweep": "sweep", "load_sweep": "results", "rollout": "rollout", "Meta": "meta"}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(name)
+    value = getattr(importlib.import_module(f"meta_evo.{_LAZY[name]}"), name)
+    # bound here, over the submodule that importing ``meta_evo.sweep`` (or ``.rollout``) binds to
+    # the same name, so ``meta_evo.sweep`` stays the function on every later access
+    globals()[name] = value
+    return value
