@@ -24,6 +24,7 @@ from meta_evo.rollout import _program, rollout
 from meta_evo.sweep import sweep
 
 TINY = ["meta.population=8", "meta.generations=4", "meta.chunk=2", "sweep.seeds=2",
+        "sweep.intensities=[0.0,2.0]",
         "measure.heldout_tasks=4", "measure.pool_tasks=4", "measure.reference_samples=8",
         "learner.lifetime=4", "task.tasks_per_member=2", "log.progress=false"]
 
