@@ -63,6 +63,7 @@ from .selection import (
     effective_population_size,
     elite_fraction_for_intensity,
     expected_normal_order_statistics,
+    rank_weights,
     selection_intensity,
     truncation_weights,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "proxy_pull",
     "proxy_share",
     "pull_slopes",
+    "rank_weights",
     "regime_from_matrices",
     "row_spread",
     "selection_intensity",

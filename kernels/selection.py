@@ -176,6 +176,17 @@ def boltzmann_weights(n: int, beta: jax.Array) -> jax.Array:
     return jax.nn.softmax(beta.astype(dtype) * _scores(n, dtype))
 
 
+def rank_weights(selection: str, n: int, pressure) -> jax.Array:
+    """Rank weights ``[n]`` (best first, sum 1) of the ``selection`` scheme (``truncation``:
+    ``pressure`` is the elite fraction; ``boltzmann``: the inverse temperature beta), for a
+    traced ``pressure``: what the meta-optimizer tells its strategy and what the report reads."""
+    if selection == "truncation":
+        return truncation_weights(n, pressure)
+    if selection == "boltzmann":
+        return boltzmann_weights(n, pressure)
+    raise ValueError(f"meta.selection: unknown selection {selection!r}")
+
+
 def _bisect(fn, target, lo, hi, increasing: bool):
     """Bisection for fn(x) = target on [lo, hi]; fn monotone in x. Jittable, fixed steps."""
 

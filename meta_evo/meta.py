@@ -24,9 +24,8 @@ from flax import struct
 from meta_evo.agents import make_agent
 from meta_evo.kernels.selection import (
     beta_for_intensity,
-    boltzmann_weights,
     elite_fraction_for_intensity,
-    truncation_weights,
+    rank_weights,
 )
 from meta_evo.learners import make_learner
 from meta_evo.strategies import TELL_SIGN, make_strategy
@@ -40,15 +39,6 @@ class MetaState:
     generation: jax.Array  # [] int32
     best_theta: jax.Array  # [D_theta] best member seen so far
     best_fitness: jax.Array  # [] float32 its fitness (-inf before the first generation)
-
-
-def rank_weights(selection: str, n: int, pressure) -> jax.Array:
-    """Rank weights ``[n]`` (best first, sum 1) for a traced ``pressure``."""
-    if selection == "truncation":
-        return truncation_weights(n, pressure)
-    if selection == "boltzmann":
-        return boltzmann_weights(n, pressure)
-    raise ValueError(f"meta.selection: unknown selection {selection!r}")
 
 
 def pressure_for_intensity(selection: str, n: int, intensity) -> jax.Array:

@@ -6,9 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import ANALYTIC, REACHER_TINY, cfg
+from meta_evo.kernels.selection import rank_weights
 
 from meta_evo import kernels, single_run
-from meta_evo.meta import Meta, member_weights, rank_weights
+from meta_evo.meta import Meta, member_weights
 from meta_evo.strategies import TELL_SIGN, make_strategy
 
 STRATEGIES = sorted(TELL_SIGN)

@@ -16,7 +16,7 @@ def test_every_subpackage_is_listed_for_installation():
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     tree = {".".join(p.parent.relative_to(ROOT).parts)
             for p in (ROOT / "meta_evo").rglob("__init__.py")}
-    assert set(cfg["packages"]) == tree | {"meta_evo.kernels"}
+    assert set(cfg["packages"]) == tree | {"meta_evo.kernels", "meta_evo.configs"}
     assert cfg["package-dir"] == {"meta_evo.kernels": "kernels"}
 
 

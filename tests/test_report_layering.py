@@ -56,13 +56,19 @@ def test_report_imports_nothing_above_it():
     ("truncation", [0.02, 0.1, 0.25, 0.5, 0.9, 1.0]),
     ("boltzmann", [0.0, 0.5, 1.0, 3.0, 10.0]),
 ])
-def test_report_rank_weights_are_the_meta_optimizers(selection, pressures):
-    from meta_evo.meta import rank_weights
-    from meta_evo.report.selection import _rank_weights
+def test_report_and_meta_optimizer_use_one_rank_weights(selection, pressures):
+    """One definition: the meta-optimizer and the report both call the kernel's, and it is
+    the scheme's own weights."""
+    from meta_evo.kernels import selection as ks
 
+    from meta_evo import meta
+    from meta_evo.report import selection as rs
+
+    assert meta.rank_weights is ks.rank_weights and rs.rank_weights is ks.rank_weights
+    own = ks.truncation_weights if selection == "truncation" else ks.boltzmann_weights
     for n in (8, 64):
         for p in pressures:
-            np.testing.assert_array_equal(np.asarray(_rank_weights(selection, n, p)),
-                                          np.asarray(rank_weights(selection, n, p)))
+            np.testing.assert_array_equal(np.asarray(ks.rank_weights(selection, n, p)),
+                                          np.asarray(own(n, p)))
     with pytest.raises(ValueError, match="meta.selection"):
-        _rank_weights("tournament", 8, 0.5)
+        ks.rank_weights("tournament", 8, 0.5)

@@ -1,7 +1,7 @@
 """What selection did, per intensity of a sweep: the effective number of parents of the rank
 weights, the realized search scale where the strategy records it, and the drift the mean would
-show on noise alone. The rank weights come from ``kernels.selection`` (the functions the
-meta-optimizer uses), so the report needs nothing of the meta-optimizer itself.
+show on noise alone. The rank weights are ``kernels.selection.rank_weights``, the function the
+meta-optimizer uses, so the report needs nothing of the meta-optimizer itself.
 """
 
 from __future__ import annotations
@@ -11,20 +11,9 @@ import math
 import numpy as np
 
 from meta_evo import kernels
-from meta_evo.kernels.selection import boltzmann_weights, truncation_weights
+from meta_evo.kernels.selection import rank_weights
 from meta_evo.report.common import py
 from meta_evo.report.result_arrays import learner_and_control
-
-
-def _rank_weights(selection: str, n: int, pressure):
-    """Rank weights ``[n]`` (best first, sum 1) of ``n`` members at a raw ``pressure`` (the
-    elite fraction or the Boltzmann beta): the same kernels and numbers as the meta-optimizer's
-    ``meta_evo.meta.rank_weights`` (``tests/test_report_layering.py`` compares them)."""
-    if selection == "truncation":
-        return truncation_weights(n, pressure)
-    if selection == "boltzmann":
-        return boltzmann_weights(n, pressure)
-    raise ValueError(f"meta.selection: unknown selection {selection!r}")
 
 
 def _level(res, li: int, intensity: float, sigma_hist) -> dict:
@@ -32,7 +21,7 @@ def _level(res, li: int, intensity: float, sigma_hist) -> dict:
     sigma (where recorded) and the neutral drift."""
     m, grid = res.cfg.meta, res.grid
     raw = float(grid.pressure[grid.level == li][0])
-    w = _rank_weights(m.selection, m.population, raw)
+    w = rank_weights(m.selection, m.population, raw)
     n_eff = float(kernels.effective_population_size(w))
     row = {"intensity": float(intensity), "raw_pressure": py(raw), "n_eff": py(n_eff),
            "intensity_of_weights": py(kernels.selection_intensity(w))}
