@@ -293,15 +293,14 @@ class _ArmRun:
             self.evolve_group()
         return self.result()
 
-    def save(self, upcoming: bool = False) -> int | None:
+    def save(self, upcoming: bool = False) -> None:
         """Checkpoint the progress; at a group boundary (``upcoming`` False) stop the sweep
         when it is due. In a drive, the chunk's stop was decided before the save."""
         if self.ckpt is None:
-            return None
+            return
         self.ckpt.save(self.name, self.p)
         if not upcoming:
             self.stop_if(self.ckpt.stop_due(self.name, False))
-        return None
 
     def stop_if(self, signum: int | None) -> None:
         if signum is not None:
